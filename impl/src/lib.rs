@@ -1,0 +1,1 @@
+//! verdis server (placeholder)

@@ -1,0 +1,3 @@
+//! # verdis-model: the stateright model of the Verdis protocol core
+//!
+//! (Filled by the protocol-core issue.)
