@@ -7,5 +7,8 @@
 //! Module map:
 //! - [`resp`]: RESP request parsing, reply frames, and the command encoder that defines
 //!   replication offsets.
+//! - [`cluster`]: Redis Cluster hash slots, failure detection and the replica failover
+//!   election (with Verdis's optional safe failover).
 
+pub mod cluster;
 pub mod resp;
