@@ -9,6 +9,10 @@
 //!   replication offsets.
 //! - [`cluster`]: Redis Cluster hash slots, failure detection and the replica failover
 //!   election (with Verdis's optional safe failover).
+//! - [`repl`]: replication as sans-IO state machines: replid/offsets, the backlog, the PSYNC
+//!   decision, the replica link, the master's replica table, heartbeats and the FAILOVER
+//!   switchover, tied together in `repl::ReplNode`.
 
 pub mod cluster;
+pub mod repl;
 pub mod resp;

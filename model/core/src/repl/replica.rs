@@ -1,0 +1,203 @@
+//! The replica side of a replication link.
+//!
+//! A link goes through explicit phases, and every reconnect mints a new [`LinkId`] so that
+//! replies and stream bytes of an older connection are recognised and dropped:
+//!
+//! ```text
+//!  Down --retry timer--> AwaitPong --+PONG--> AwaitReplconf{n} --n replies--> AwaitPsyncReply
+//!   ^                                                                    |            |
+//!   |                                               +FULLRESYNC id off   |            | +CONTINUE [id]
+//!   |                                                                    v            v
+//!   +---- link closed / repl-timeout / peer error ----- Transfer{id,off} --RDB--> Streaming
+//! ```
+//!
+//! The handshake is Redis's: `PING`, then pipelined `AUTH` (only with masterauth),
+//! `REPLCONF listening-port`, `REPLCONF capa eof capa psync2`, then `PSYNC` once every reply
+//! came back. `-NOMASTERLINK` and `-LOADING` mean "try later": the link is closed and retried.
+//!
+//! In `Streaming` the replica applies the master's stream command by command and counts the
+//! wire bytes of each: its offset is the offset of the last *fully processed* command. A
+//! `REPLCONF GETACK *` is answered with the offset before the GETACK itself, then counted.
+//! This module holds the link data and the stream splitter; the node's handlers drive it.
+
+use super::ids::CachedMaster;
+use super::{LinkId, NodeId};
+use crate::resp::{Limits, RequestParser};
+use bytes::BytesMut;
+use serde::{Deserialize, Serialize};
+
+/// Where the link to the master is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LinkPhase {
+    /// No connection; the retry timer will start one.
+    Down,
+    /// `PING` sent.
+    AwaitPong,
+    /// AUTH/REPLCONFs pipelined; this many replies still to come.
+    AwaitReplconf { replies_left: u8 },
+    /// `PSYNC` sent.
+    AwaitPsyncReply,
+    /// `+FULLRESYNC <replid> <offset>` read; the snapshot is arriving.
+    Transfer {
+        replid: super::ids::ReplId,
+        offset: u64,
+    },
+    /// Applying the stream.
+    Streaming,
+}
+
+impl LinkPhase {
+    /// ROLE's replica state: connect, connecting, sync, connected.
+    pub fn role_state(self) -> &'static str {
+        match self {
+            LinkPhase::Down => "connect",
+            LinkPhase::AwaitPong | LinkPhase::AwaitReplconf { .. } | LinkPhase::AwaitPsyncReply => {
+                "connecting"
+            }
+            LinkPhase::Transfer { .. } => "sync",
+            LinkPhase::Streaming => "connected",
+        }
+    }
+
+    /// INFO `master_link_status`.
+    pub fn is_up(self) -> bool {
+        matches!(self, LinkPhase::Streaming)
+    }
+}
+
+/// The replica's view of its master link.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReplicaLink {
+    pub master: NodeId,
+    /// The current (or last) connection; messages carrying another id are stale.
+    pub link: LinkId,
+    pub phase: LinkPhase,
+    /// What PSYNC asks for; `None` = `PSYNC ? -1` (no history to resume).
+    pub cached: Option<CachedMaster>,
+    /// Sent `PSYNC ... FAILOVER` (this node is the old master of a coordinated switchover).
+    pub failover_psync: bool,
+    /// Stream bytes received but not yet a complete command.
+    pub pending: Vec<u8>,
+}
+
+/// One command split off the master's stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamCommand {
+    pub kind: StreamKind,
+    /// Bytes the command took on the wire (what the offset advances by).
+    pub wire_bytes: u64,
+}
+
+/// What a stream command asks of the replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// A write: apply it to the data set.
+    Write(Vec<Vec<u8>>),
+    /// The master's heartbeat `PING`: counted, not applied.
+    Ping,
+    /// `REPLCONF GETACK *`: answer with the offset before this command.
+    GetAck,
+    /// Any other `REPLCONF` from the master: counted and ignored.
+    OtherReplconf,
+}
+
+/// The master sent bytes that are not RESP commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamError(pub String);
+
+/// Splits complete commands off `pending`, leaving a trailing partial command in place.
+/// The parser is rebuilt on each call from the retained bytes, so the link state stays plain
+/// data (hashable for the model) at the cost of re-reading one partial command.
+pub fn split_stream(
+    pending: &mut Vec<u8>,
+    max_commands: usize,
+) -> Result<Vec<StreamCommand>, StreamError> {
+    let mut buf = BytesMut::from(&pending[..]);
+    let mut parser = RequestParser::new();
+    let limits = Limits::default();
+    let mut consumed = 0u64;
+    let mut out = Vec::new();
+    while out.len() < max_commands {
+        let mut wire = 0u64;
+        match parser.next_counted(&mut buf, &limits, &mut wire) {
+            Ok(Some(args)) => {
+                consumed += wire;
+                let args: Vec<Vec<u8>> = args.into_iter().map(|a| a.to_vec()).collect();
+                out.push(StreamCommand {
+                    kind: classify(args),
+                    wire_bytes: wire,
+                });
+            }
+            Ok(None) => break,
+            Err(e) => return Err(StreamError(e.to_string())),
+        }
+        if buf.is_empty() {
+            break;
+        }
+    }
+    // Partial commands are re-read next time; the parser's progress inside them is discarded.
+    pending.drain(..consumed as usize);
+    Ok(out)
+}
+
+fn classify(args: Vec<Vec<u8>>) -> StreamKind {
+    let is = |i: usize, word: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word));
+    if args.len() == 1 && is(0, b"PING") {
+        StreamKind::Ping
+    } else if is(0, b"REPLCONF") && is(1, b"GETACK") {
+        StreamKind::GetAck
+    } else if is(0, b"REPLCONF") {
+        StreamKind::OtherReplconf
+    } else {
+        StreamKind::Write(args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::encode_command;
+
+    #[test]
+    fn stream_splits_commands_and_keeps_a_partial_tail() {
+        let mut bytes = Vec::new();
+        encode_command(&["SET", "k", "v"], &mut bytes);
+        encode_command(&["PING"], &mut bytes);
+        encode_command(&["REPLCONF", "GETACK", "*"], &mut bytes);
+        let tail_start = bytes.len();
+        encode_command(&["SET", "k2", "v2"], &mut bytes);
+        let mut pending = bytes[..tail_start + 9].to_vec();
+        let cmds = split_stream(&mut pending, 64).expect("valid stream");
+        assert_eq!(cmds.len(), 3);
+        assert_eq!(
+            cmds[0].kind,
+            StreamKind::Write(vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()])
+        );
+        assert_eq!(cmds[0].wire_bytes, 27);
+        assert_eq!(
+            cmds[1],
+            StreamCommand {
+                kind: StreamKind::Ping,
+                wire_bytes: 14
+            }
+        );
+        assert_eq!(
+            cmds[2],
+            StreamCommand {
+                kind: StreamKind::GetAck,
+                wire_bytes: 37
+            }
+        );
+        assert_eq!(pending, bytes[tail_start..tail_start + 9].to_vec());
+        pending.extend_from_slice(&bytes[tail_start + 9..]);
+        let cmds = split_stream(&mut pending, 64).expect("valid stream");
+        assert_eq!(cmds.len(), 1);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn garbage_from_the_master_is_a_typed_error() {
+        let mut pending = b"*1\r\n$x\r\n".to_vec();
+        assert!(split_stream(&mut pending, 64).is_err());
+    }
+}
