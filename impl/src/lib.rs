@@ -1,1 +1,35 @@
-//! verdis server (placeholder)
+//! # verdis: the Verdis server
+//!
+//! A Redis 7.0 compatible key-value server. Module map, in the order a request meets them:
+//! - [`net`]: the tokio driver: listeners, one task per connection, the server cron.
+//! - `verdis_core::resp` (in the core crate): request parsing and the command encoder.
+//! - [`store`]: the state behind the one lock ([`store::Store`]) and the executor
+//!   ([`store::Store::execute`]): lookup, arity, auth, MULTI queueing, propagation.
+//! - [`cmd`]: the command table and one module per command family.
+//! - [`db`]: the keyspace: databases, expiry, WATCH bookkeeping, the propagated stream.
+//! - [`reply`]: RESP2/RESP3 reply encoding; [`error`]: typed errors and their Redis texts.
+//! - [`client`]: per-connection state and the client registry.
+//! - [`config`]: redis.conf parsing, CONFIG GET/SET/REWRITE; [`glob`]: Redis glob patterns.
+//! - [`info`]: INFO sections; [`alloc`]: the counting allocator behind used_memory;
+//!   [`sbytes`]: the compact byte string keys and values are stored as.
+
+pub mod alloc;
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod glob;
+pub mod info;
+pub mod net;
+pub mod reply;
+pub mod sbytes;
+pub mod store;
+
+/// The Redis version whose behaviour Verdis implements, reported as `redis_version`.
+pub const REDIS_VERSION: &str = "7.0.15";
+/// Verdis's own version.
+pub const VERDIS_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;

@@ -1,1 +1,139 @@
-fn main() {}
+//! `verdis-server [path/to/redis.conf] [--directive value ...]`, the same shape as redis-server.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use verdis::config::{self, LogLevel};
+use verdis::store::Shared;
+use verdis::{net, REDIS_VERSION, VERDIS_VERSION};
+
+fn usage() {
+    eprintln!("Usage: ./verdis-server [/path/to/redis.conf] [options] [-]");
+    eprintln!("       ./verdis-server - (read config from stdin)");
+    eprintln!("       ./verdis-server -v or --version");
+    eprintln!("       ./verdis-server -h or --help");
+    eprintln!();
+    eprintln!("Examples:");
+    eprintln!("       ./verdis-server (run the server with default conf)");
+    eprintln!("       ./verdis-server /etc/redis/6379.conf");
+    eprintln!("       ./verdis-server --port 7777");
+    eprintln!("       ./verdis-server /etc/myredis.conf --loglevel verbose");
+}
+
+fn init_logging(level: LogLevel, logfile: &str) -> Result<(), String> {
+    let filter = match level {
+        LogLevel::Debug => tracing::Level::TRACE,
+        LogLevel::Verbose => tracing::Level::DEBUG,
+        LogLevel::Notice => tracing::Level::INFO,
+        LogLevel::Warning => tracing::Level::WARN,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_target(false)
+        .with_ansi(false);
+    if logfile.is_empty() {
+        builder.with_writer(std::io::stdout).init();
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)
+            .map_err(|e| format!("Can't open the log file: {e}"))?;
+        builder.with_writer(std::sync::Mutex::new(file)).init();
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(first) = args.first() {
+        match first.as_str() {
+            "-v" | "--version" => {
+                println!("Verdis server v={VERDIS_VERSION} redis_compat={REDIS_VERSION} bits=64");
+                return ExitCode::SUCCESS;
+            }
+            "-h" | "--help" => {
+                usage();
+                return ExitCode::SUCCESS;
+            }
+            _ => {}
+        }
+    }
+    let loaded = match config::load(&args) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cfg = &loaded.config;
+    if let Err(e) = init_logging(cfg.loglevel, &cfg.logfile) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let pid = std::process::id();
+    tracing::info!("oO0OoO0OoO0Oo Verdis is starting oO0OoO0OoO0Oo");
+    tracing::info!(
+        "Verdis version={VERDIS_VERSION}, Redis compatibility={REDIS_VERSION}, bits=64, PID: {pid}, just started"
+    );
+    match &loaded.config_file {
+        Some(p) => tracing::info!("Configuration loaded from {}", p.display()),
+        None => tracing::warn!("Warning: no config file specified, using the default config. In order to specify a config file use verdis-server /path/to/redis.conf"),
+    }
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    if let Some(pidfile) = &cfg.pidfile {
+        if let Err(e) = std::fs::write(pidfile, format!("{pid}\n")) {
+            tracing::warn!("Failed to write PID file {pidfile}: {e}");
+        }
+    }
+    let pidfile = cfg.pidfile.clone();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("verdis-worker")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("Failed to start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shared = Arc::new(Shared::new(loaded.config, loaded.config_file));
+    let code = runtime.block_on(async move {
+        let listeners = match net::bind_all(&shared).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let port = shared.port.load(std::sync::atomic::Ordering::Relaxed);
+        tracing::info!("Running mode=standalone, port={port}.");
+        tracing::info!("Server initialized");
+        for l in listeners {
+            tokio::spawn(net::accept_loop(shared.clone(), l));
+        }
+        tokio::spawn(net::cron(shared.clone()));
+        tracing::info!("Ready to accept connections tcp");
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("Cannot install the SIGTERM handler: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tokio::select! {
+            _ = shared.shutdown.notified() => {}
+            _ = tokio::signal::ctrl_c() => tracing::warn!("Received SIGINT scheduling shutdown..."),
+            _ = term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
+        }
+        tracing::info!("Verdis is now ready to exit, bye bye...");
+        ExitCode::SUCCESS
+    });
+    if let Some(p) = pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    // Do not wait for connection tasks: exit like Redis does.
+    std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+}

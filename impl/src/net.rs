@@ -1,0 +1,272 @@
+//! The tokio driver: listeners, one task per connection, and the server cron.
+//!
+//! A connection task reads what the socket has, parses every complete request, takes the
+//! store lock once for the whole batch, executes, releases the lock, and writes the replies.
+//! Parsing and socket I/O of different clients run in parallel; execution is serial.
+//! Before a client authenticates, requests are executed one at a time, so that AUTH lifts
+//! the tight unauthenticated parsing limits for the very next request, as in Redis.
+
+use crate::client::{Client, ClientHandle};
+use crate::error::CmdError;
+use crate::reply::ReplyWriter;
+use crate::store::{unix_ms, Shared};
+use bytes::BytesMut;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use verdis_core::resp::{Limits, RequestParser};
+
+/// The most requests executed under one lock acquisition, so one pipelining client cannot
+/// hold the lock for long.
+const MAX_BATCH_REQUESTS: usize = 1024;
+/// Initial read buffer size per connection.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Binds every configured address. Optional (`-`-prefixed) addresses may fail.
+pub async fn bind_all(shared: &Shared) -> Result<Vec<TcpListener>, String> {
+    let (binds, port) = {
+        let s = shared.store.lock();
+        (s.config.bind.clone(), s.config.port)
+    };
+    let mut listeners = Vec::new();
+    for b in &binds {
+        let host = if b.addr == "*" {
+            "0.0.0.0".to_string()
+        } else if b.addr == "::*" {
+            "::".to_string()
+        } else {
+            b.addr.clone()
+        };
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        match TcpListener::bind(&addr).await {
+            Ok(l) => listeners.push(l),
+            Err(e) if b.optional => {
+                tracing::warn!("Warning: Could not create server TCP listening socket {addr}: {e} (optional address, skipped)");
+            }
+            Err(e) => {
+                return Err(format!(
+                    "Warning: Could not create server TCP listening socket {addr}: {e}"
+                ))
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err("Failed listening on port: no address could be bound".into());
+    }
+    if let Some(Ok(a)) = listeners.first().map(|l| l.local_addr()) {
+        shared
+            .port
+            .store(a.port() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(listeners)
+}
+
+/// Accepts connections on one listener forever.
+pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("Accepting client connection: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            on_accept(shared, stream, peer).await;
+        });
+    }
+}
+
+const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+async fn on_accept(shared: Arc<Shared>, mut stream: TcpStream, peer: std::net::SocketAddr) {
+    let (maxclients, protected, requires_auth, keepalive) = {
+        let mut s = shared.store.lock();
+        s.stats.total_connections_received += 1;
+        (
+            s.config.maxclients as usize,
+            s.config.protected_mode,
+            s.requires_auth(),
+            s.config.tcp_keepalive_secs,
+        )
+    };
+    if shared.clients.len() >= maxclients {
+        shared.store.lock().stats.rejected_connections += 1;
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    if protected && !requires_auth && !peer.ip().is_loopback() {
+        shared.store.lock().stats.rejected_connections += 1;
+        let _ = stream.write_all(DENIED).await;
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    if keepalive > 0 {
+        let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(keepalive as u64));
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    }
+    let laddr = stream.local_addr().unwrap_or(peer);
+    let fd = {
+        use std::os::fd::AsRawFd;
+        stream.as_raw_fd() as i64
+    };
+    let handle = Arc::new(ClientHandle::new(shared.next_client_id(), peer, laddr, fd));
+    shared.clients.insert(handle.clone());
+    let client = Client::new(handle.clone(), !requires_auth);
+    serve(&shared, stream, client).await;
+    shared.clients.remove(handle.id);
+}
+
+/// The connection loop.
+async fn serve(shared: &Shared, stream: TcpStream, mut client: Client) {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut parser = RequestParser::new();
+    let handle = client.handle.clone();
+    let (mut max_bulk, mut query_limit) = {
+        let s = shared.store.lock();
+        (s.config.proto_max_bulk_len, s.config.client_query_buffer_limit)
+    };
+    'conn: loop {
+        if rbuf.capacity() - rbuf.len() < 1024 {
+            rbuf.reserve(READ_CHUNK_BYTES);
+        }
+        let read = tokio::select! {
+            r = rd.read_buf(&mut rbuf) => r,
+            _ = handle.killed() => break 'conn,
+        };
+        let n = match read {
+            Ok(0) | Err(_) => break 'conn,
+            Ok(n) => n,
+        };
+        let mut input_bytes = n as u64;
+        // Execute everything complete in the buffer, in batches.
+        loop {
+            let limits = Limits {
+                max_bulk_bytes: max_bulk,
+                authenticated: client.authenticated,
+            };
+            let batch_max = if client.authenticated {
+                MAX_BATCH_REQUESTS
+            } else {
+                1
+            };
+            let mut reqs = Vec::new();
+            let mut proto_err = None;
+            while reqs.len() < batch_max {
+                match parser.next_request(&mut rbuf, &limits) {
+                    Ok(Some(r)) => reqs.push(r.args),
+                    Ok(None) => break,
+                    Err(e) => {
+                        proto_err = Some(e);
+                        break;
+                    }
+                }
+            }
+            if reqs.is_empty() && proto_err.is_none() {
+                break;
+            }
+            {
+                let mut store = shared.store.lock();
+                let now = unix_ms();
+                let mut out = ReplyWriter::new(&mut wbuf, client.proto);
+                for args in &reqs {
+                    store.execute(shared, &mut client, args, now, &mut out);
+                    if client.close_after_reply {
+                        break;
+                    }
+                }
+                if let Some(e) = &proto_err {
+                    if !client.close_after_reply {
+                        tracing::debug!("Protocol error ({e}) from client id={}", client.id);
+                        out.error(&CmdError::Err(e.to_string()));
+                        store.stats.total_error_replies += 1;
+                        client.close_after_reply = true;
+                    }
+                }
+                store.feed_replication();
+                store.stats.total_net_input_bytes += input_bytes;
+                store.stats.total_reads_processed += 1;
+                store.stats.total_net_output_bytes += wbuf.len() as u64;
+                input_bytes = 0;
+                max_bulk = store.config.proto_max_bulk_len;
+                query_limit = store.config.client_query_buffer_limit;
+            }
+            client.publish();
+            if client.close_after_reply {
+                break;
+            }
+        }
+        if !wbuf.is_empty() {
+            if wr.write_all(&wbuf).await.is_err() {
+                break 'conn;
+            }
+            wbuf.clear();
+        }
+        if client.close_after_reply {
+            break 'conn;
+        }
+        if rbuf.len() as u64 > query_limit {
+            tracing::warn!(
+                "Closing client that reached max query buffer length: id={} addr={} (qbuf={})",
+                client.id,
+                handle.addr,
+                rbuf.len()
+            );
+            break 'conn;
+        }
+    }
+    let _ = wr.shutdown().await;
+    // Forget the client's watches.
+    if !client.watched.is_empty() {
+        let mut store = shared.store.lock();
+        store.ks.unwatch(client.id, &client.watched);
+    }
+}
+
+/// The server cron, `hz` times a second: active expiry, ops/sec sampling, idle client timeouts.
+pub async fn cron(shared: Arc<Shared>) {
+    let mut ticks: u64 = 0;
+    loop {
+        let hz = shared.store.lock().config.hz.clamp(1, 500);
+        tokio::time::sleep(Duration::from_millis(1000 / hz as u64)).await;
+        ticks += 1;
+        let timeout_secs;
+        {
+            let mut store = shared.store.lock();
+            let now = unix_ms();
+            if store.active_expire_enabled {
+                // Redis's slow cycle: at most 25% of the cron period.
+                let budget_us = 250_000 / hz as u64;
+                store.ks.active_expire_cycle(now, budget_us);
+                store.feed_replication();
+            }
+            let commands = store.stats.total_commands_processed;
+            store.ops.sample(now, commands);
+            timeout_secs = store.config.timeout_secs;
+        }
+        crate::alloc::allocated_bytes();
+        if timeout_secs > 0 && ticks % hz as u64 == 0 {
+            let now = std::time::Instant::now();
+            for h in shared.clients.all() {
+                let m = h.meta.lock().clone();
+                if !m.flag_multi
+                    && now.duration_since(m.last_interaction).as_secs() > timeout_secs as u64
+                {
+                    tracing::debug!("Closing idle client id={}", h.id);
+                    h.kill();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The server's state and the command executor.
+//!
+//! [`Store`] is everything commands read and write: the keyspace, the configuration, the
+//! counters. It lives behind one mutex in [`Shared`]. A connection takes the lock once per
+//! batch of pipelined commands, executes them all, and releases it: commands are atomic and
+//! totally ordered, as in Redis, and the replication stream gets them in that order, while
+//! reading, parsing and writing sockets run in parallel on all cores.
+//!
+//! [`Store::execute`] is the one entry point for a command: lookup, arity, authentication,
+//! MULTI queueing, the handler, error rendering, and the propagation decision.
+
+use crate::client::{Client, Clients};
+use crate::cmd::{self, flags, Ctx};
+use crate::config::Config;
+use crate::db::Keyspace;
+use crate::error::CmdError;
+use crate::reply::ReplyWriter;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Counters for INFO stats that commands and connections update.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub total_commands_processed: u64,
+    pub total_error_replies: u64,
+    pub total_connections_received: u64,
+    pub rejected_connections: u64,
+    pub total_net_input_bytes: u64,
+    pub total_net_output_bytes: u64,
+    pub total_reads_processed: u64,
+    pub total_writes_processed: u64,
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    /// Per-command calls and errors, for INFO commandstats-like views and tests.
+    pub errors_by_prefix: std::collections::BTreeMap<String, u64>,
+}
+
+/// Samples for instantaneous_ops_per_sec.
+#[derive(Clone, Debug, Default)]
+pub struct OpsSampler {
+    last_ms: i64,
+    last_commands: u64,
+    samples: [u64; 16],
+    idx: usize,
+}
+
+impl OpsSampler {
+    /// Called by the cron at hz: records commands per second since the last sample.
+    pub fn sample(&mut self, now_ms: i64, commands: u64) {
+        let dt = now_ms - self.last_ms;
+        if dt >= 100 {
+            let ops = (commands - self.last_commands) * 1000 / dt as u64;
+            self.samples[self.idx % 16] = ops;
+            self.idx += 1;
+            self.last_ms = now_ms;
+            self.last_commands = commands;
+        }
+    }
+
+    pub fn ops_per_sec(&self) -> u64 {
+        let n = self.idx.clamp(1, 16) as u64;
+        self.samples.iter().sum::<u64>() / n
+    }
+}
+
+/// Replication identity as INFO shows it; the replication issue replaces this with the
+/// protocol core's state.
+#[derive(Clone, Debug)]
+pub struct ReplView {
+    pub replid: String,
+    pub master_repl_offset: u64,
+}
+
+/// Everything commands read and write, behind the one lock.
+pub struct Store {
+    pub ks: Keyspace,
+    pub config: Config,
+    pub stats: Stats,
+    pub ops: OpsSampler,
+    /// Unix seconds of the last successful save (LASTSAVE); start time until then.
+    pub lastsave_unix: i64,
+    /// DEBUG SET-ACTIVE-EXPIRE.
+    pub active_expire_enabled: bool,
+    pub repl: ReplView,
+}
+
+impl Store {
+    pub fn new(config: Config) -> Self {
+        let databases = config.databases;
+        Store {
+            ks: Keyspace::new(databases),
+            config,
+            stats: Stats::default(),
+            ops: OpsSampler::default(),
+            lastsave_unix: unix_ms() / 1000,
+            active_expire_enabled: true,
+            repl: ReplView {
+                replid: random_hex40(),
+                master_repl_offset: 0,
+            },
+        }
+    }
+
+    /// Executes one command for `client`, writing its reply to `out`.
+    pub fn execute(
+        &mut self,
+        shared: &Shared,
+        client: &mut Client,
+        args: &[Bytes],
+        now_ms: i64,
+        out: &mut ReplyWriter,
+    ) {
+        debug_assert!(!args.is_empty());
+        self.stats.total_commands_processed += 1;
+        let errors_before = out.errors;
+        let spec = match cmd::resolve(args) {
+            Ok(spec) => spec,
+            Err(e) => {
+                if client.multi.is_some() {
+                    client.multi_error = true;
+                }
+                out.error(&e);
+                self.count_errors(out, errors_before);
+                return;
+            }
+        };
+        client.last_cmd = spec.name;
+        if !client.authenticated && spec.flags & flags::NO_AUTH == 0 {
+            if client.multi.is_some() {
+                client.multi_error = true;
+            }
+            out.error(&CmdError::NoAuth);
+            self.count_errors(out, errors_before);
+            return;
+        }
+        // Inside MULTI every command but the transaction's own is queued.
+        if client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            if let Some(q) = client.multi.as_mut() {
+                q.push(args.to_vec());
+            }
+            out.simple("QUEUED");
+            return;
+        }
+        self.call(shared, client, spec, args, now_ms, out);
+        self.count_errors(out, errors_before);
+    }
+
+    /// Runs a resolved command and decides its propagation. EXEC calls this for each queued
+    /// command, so the wrapping rule sees all of a transaction's writes.
+    pub fn call(
+        &mut self,
+        shared: &Shared,
+        client: &mut Client,
+        spec: &'static cmd::CommandSpec,
+        args: &[Bytes],
+        now_ms: i64,
+        out: &mut ReplyWriter,
+    ) {
+        let Some(handler) = spec.handler else {
+            // resolve() never returns a container.
+            debug_assert!(false, "container command {} has no handler", spec.name);
+            return;
+        };
+        let dirty_before = self.ks.dirty;
+        let db = client.db;
+        let mut ctx = Ctx {
+            store: self,
+            shared,
+            client,
+            out,
+            now_ms,
+            rewrite: None,
+            force_propagate: false,
+        };
+        let result = handler(&mut ctx, args);
+        let rewrite = ctx.rewrite.take();
+        let force = ctx.force_propagate;
+        if let Err(e) = result {
+            out.error(&e);
+        }
+        let changed = self.ks.dirty != dirty_before;
+        if (changed && spec.is_write()) || force {
+            let form = rewrite.unwrap_or_else(|| args.to_vec());
+            self.ks.propagate(db, form);
+        }
+    }
+
+    fn count_errors(&mut self, out: &ReplyWriter, before: u64) {
+        self.stats.total_error_replies += out.errors - before;
+    }
+
+    /// Whether clients must AUTH first (requirepass is set).
+    pub fn requires_auth(&self) -> bool {
+        self.config.requirepass.as_deref().is_some_and(|p| !p.is_empty())
+    }
+
+    /// Whether this server is a replica. Always false until replication exists.
+    pub fn is_replica(&self) -> bool {
+        false
+    }
+
+    /// Whether keys past their time are deleted here (a master) rather than hidden.
+    pub fn policy_is_master(&self) -> bool {
+        self.ks.policy == crate::db::ExpiryPolicy::Delete
+    }
+
+    /// Reacts to CONFIG SET of directives that need more than the new value stored.
+    pub fn apply_config_change(&mut self, changed: &[&'static str]) {
+        for name in changed {
+            tracing::debug!("config {name} changed");
+        }
+    }
+
+    /// The replication layer's intake: takes the propagated writes of the last batch.
+    /// Until Verdis has replicas nothing keeps them, exactly like a Redis master without a
+    /// backlog (its master_repl_offset stays 0).
+    pub fn feed_replication(&mut self) {
+        self.ks.propagated.clear();
+    }
+}
+
+/// State shared by all tasks: the locked store, the client registry, identity.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub clients: Clients,
+    next_client_id: AtomicU64,
+    pub started: Instant,
+    pub started_unix_ms: i64,
+    pub run_id: String,
+    pub config_file: Option<PathBuf>,
+    pub executable: String,
+    /// The port actually bound (CONFIG may say 0 = pick one).
+    pub port: AtomicU64,
+    pub shutdown: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub fn new(config: Config, config_file: Option<PathBuf>) -> Self {
+        let port = config.port as u64;
+        Shared {
+            store: Mutex::new(Store::new(config)),
+            clients: Clients::default(),
+            next_client_id: AtomicU64::new(1),
+            started: Instant::now(),
+            started_unix_ms: unix_ms(),
+            run_id: random_hex40(),
+            config_file,
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            port: AtomicU64::new(port),
+            shutdown: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Unix time in milliseconds. The one place the server reads the wall clock for commands.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Unix time in microseconds.
+pub fn unix_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// 40 random hex characters (run_id, replid).
+pub fn random_hex40() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..40)
+        .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
+        .collect()
+}
