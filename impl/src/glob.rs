@@ -206,4 +206,31 @@ mod tests {
         assert!(glob_match(b"\x00*\xff", b"\x00abc\xff", false));
         assert!(!glob_match(b"\x00*\xff", b"\x00abc\xfe", false));
     }
+
+    mod properties {
+        use super::super::glob_match;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any pattern against any string answers without panicking.
+            #[test]
+            fn never_panics(p in proptest::collection::vec(any::<u8>(), 0..24),
+                            s in proptest::collection::vec(any::<u8>(), 0..24), nocase: bool) {
+                let _ = glob_match(&p, &s, nocase);
+            }
+
+            /// A pattern without metacharacters matches exactly itself.
+            #[test]
+            fn literal_patterns_match_only_themselves(p in "[a-z0-9:_-]{0,12}", s in "[a-z0-9:_-]{0,12}") {
+                prop_assert_eq!(glob_match(p.as_bytes(), s.as_bytes(), false), p == s);
+            }
+
+            /// `prefix*` matches exactly the strings that start with the prefix.
+            #[test]
+            fn prefix_star_matches_prefixes(p in "[a-z]{1,6}", s in "[a-z]{0,10}") {
+                let pattern = format!("{p}*");
+                prop_assert_eq!(glob_match(pattern.as_bytes(), s.as_bytes(), false), s.starts_with(&p));
+            }
+        }
+    }
 }

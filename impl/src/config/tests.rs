@@ -805,3 +805,55 @@ fn rewrite_of_a_missing_file_creates_it_and_errors_are_system_texts() {
         .expect_err("no dir");
     assert_eq!(e, "No such file or directory");
 }
+
+// ---- Robustness ----
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line_strategy() -> impl Strategy<Value = String> {
+        let names: Vec<&'static str> = DIRECTIVES.iter().map(|s| s.name).collect();
+        prop_oneof![
+            (proptest::sample::select(names), "[ -~]{0,30}").prop_map(|(n, v)| format!("{n} {v}")),
+            "[ -~\t\"'\\\\]{0,40}",
+        ]
+    }
+
+    proptest! {
+        /// Any config file either loads or is rejected with an error: never a panic.
+        #[test]
+        fn arbitrary_config_files_never_panic(lines in proptest::collection::vec(line_strategy(), 0..8)) {
+            let _ = load_file(&lines.join("\n"), &[]);
+        }
+
+        /// CONFIG SET with arbitrary values either applies or changes nothing.
+        #[test]
+        fn config_set_is_all_or_nothing(
+            picks in proptest::collection::vec((0..DIRECTIVES.len(), "[ -~]{0,20}"), 1..4),
+        ) {
+            let mut c = Config::default();
+            let pairs: Vec<(&[u8], &[u8])> = picks
+                .iter()
+                .map(|(i, v)| (DIRECTIVES[*i].name.as_bytes(), v.as_bytes()))
+                .collect();
+            let before = c.clone();
+            if c.set(&pairs).is_err() {
+                prop_assert_eq!(c, before);
+            }
+        }
+
+        /// Every value CONFIG GET renders is accepted back by CONFIG SET (when mutable).
+        #[test]
+        fn rendered_values_parse_back(i in 0..DIRECTIVES.len()) {
+            let spec = &DIRECTIVES[i];
+            prop_assume!(!spec.has(super::super::directives::IMMUTABLE)
+                && !spec.has(super::super::directives::PROTECTED));
+            let mut c = Config::default();
+            let v = c.value(spec);
+            let r = c.set(&[(spec.name.as_bytes(), v.as_bytes())]);
+            prop_assert!(r.is_ok(), "{}: {:?}", spec.name, r);
+            prop_assert_eq!(c, Config::default());
+        }
+    }
+}
