@@ -106,15 +106,16 @@ const MB: i128 = 1024 * 1024;
 
 const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];
 
-const AOF: &str = "AOF persistence is not implemented by Verdis yet; refusing to start \
-                   rather than run without the durability this setting asks for";
-const NO_EVICTION: &str = "memory limits and eviction are not implemented by Verdis yet; \
-                           refusing to run without the memory bound this setting asks for";
+const AOF: &str = "AOF persistence is not implemented by Verdis yet, so it cannot give \
+                   the durability that appendonly yes asks for";
+const NO_EVICTION: &str = "memory limits and eviction are not implemented by Verdis yet, \
+                           so it cannot enforce the memory bound this setting asks for";
 const NO_REPLICATION: &str = "replication is not implemented yet";
 const NO_CLUSTER: &str = "cluster mode is not implemented by Verdis";
-const NO_TLS: &str = "TLS is not implemented by Verdis; refusing rather than serve in clear text";
-const NO_ACL: &str = "ACL users and ACL files are not implemented by Verdis yet; refusing \
-                      rather than accept clients without the configured access rules";
+const NO_TLS: &str = "TLS is not implemented by Verdis, and ignoring this setting would send \
+                      in clear text what it asks to encrypt";
+const NO_ACL: &str = "ACL users and ACL files are not implemented by Verdis yet, and \
+                      ignoring them would accept clients without the configured access rules";
 
 macro_rules! bool_field {
     ($f:ident) => {
