@@ -534,6 +534,12 @@ impl Config {
         out
     }
 
+    /// The CONFIG GET rendering of one directive by exact name or alias (case-insensitive),
+    /// hidden ones included; for INFO fields and for directives without a typed field.
+    pub fn get_one(&self, name: &str) -> Option<String> {
+        directives::lookup(name.as_bytes()).map(|(spec, _)| self.value(spec))
+    }
+
     /// CONFIG SET from a client that is not on a loopback connection; see [`Config::set_from`].
     pub fn set(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<Vec<&'static str>, String> {
         self.set_from(pairs, false)

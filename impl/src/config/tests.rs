@@ -580,6 +580,15 @@ fn config_get_patterns_aliases_hidden_and_names_as_given() {
     assert_eq!(both, vec!["lua-time-limit", "busy-reply-threshold"]);
 }
 
+#[test]
+fn get_one_reads_any_directive_by_name_or_alias() {
+    let c = Config::default();
+    assert_eq!(c.get_one("appendfsync").as_deref(), Some("everysec"));
+    assert_eq!(c.get_one("SLAVE-PRIORITY").as_deref(), Some("100"));
+    assert_eq!(c.get_one("key-load-delay").as_deref(), Some("0"));
+    assert_eq!(c.get_one("nope"), None);
+}
+
 // ---- CONFIG SET ----
 
 #[test]
