@@ -34,12 +34,6 @@ fn load_file(content: &str, extra: &[&str]) -> Result<Loaded, ConfigError> {
     load(&a)
 }
 
-fn fxhash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
-}
-
 fn get1(c: &Config, name: &str) -> String {
     let r = c.get(&[name.as_bytes()]);
     assert_eq!(r.len(), 1, "CONFIG GET {name} returns one entry");
