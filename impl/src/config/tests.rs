@@ -24,10 +24,9 @@ fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
 }
 
 fn load_file(content: &str, extra: &[&str]) -> Result<Loaded, ConfigError> {
-    let d = tmpdir(&format!(
-        "load-{:x}",
-        fxhash(content) ^ fxhash(&extra.join(" "))
-    ));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = tmpdir(&format!("load-{n}"));
     let p = write(&d, "redis.conf", content);
     let mut a = vec![p.to_string_lossy().into_owned()];
     a.extend(extra.iter().map(|s| s.to_string()));
