@@ -286,3 +286,166 @@ pub fn random_hex40() -> String {
         .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The propagation seam: what each write hands to the replication layer.
+    use super::*;
+    use crate::client::ClientHandle;
+    use crate::db::Propagated;
+    use crate::reply::Protocol;
+    use bytes::BytesMut;
+    use std::sync::Arc;
+
+    struct Harness {
+        shared: Shared,
+        client: Client,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            let shared = Shared::new(Config::default(), None);
+            let addr = "127.0.0.1:1".parse().unwrap();
+            let client = Client::new(Arc::new(ClientHandle::new(1, addr, addr, 0)), true);
+            Harness { shared, client }
+        }
+
+        /// Runs one inline command at `now_ms`; returns the reply bytes.
+        fn run(&mut self, line: &str, now_ms: i64) -> String {
+            let args: Vec<Bytes> = verdis_core::resp::split_args(line.as_bytes())
+                .unwrap()
+                .into_iter()
+                .map(Bytes::from)
+                .collect();
+            let mut buf = BytesMut::new();
+            let mut out = ReplyWriter::new(&mut buf, Protocol::Resp2);
+            let mut store = self.shared.store.lock();
+            store.execute(&self.shared, &mut self.client, &args, now_ms, &mut out);
+            String::from_utf8_lossy(&buf).into_owned()
+        }
+
+        /// The propagated commands since the last call, as `db:ARGS` strings.
+        fn propagated(&mut self) -> Vec<String> {
+            let mut store = self.shared.store.lock();
+            store
+                .ks
+                .take_propagated()
+                .into_iter()
+                .map(|Propagated { db, args }| {
+                    let words: Vec<String> = args
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    format!("{db}:{}", words.join(" "))
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn relative_expiry_is_propagated_as_absolute_time() {
+        let mut h = Harness::new();
+        h.run("SET k v PX 100", 1000);
+        h.run("SET k v EX 10", 1000);
+        h.run("SET k v EXAT 5", 1000);
+        h.run("SET k v PXAT 7777", 1000);
+        h.run("SETEX k 2 v", 1000);
+        h.run("PSETEX k 20 v", 1000);
+        h.run("EXPIRE k 10", 1000);
+        h.run("PEXPIRE k 10 GT", 1000);
+        h.run("EXPIREAT k 100", 1000);
+        assert_eq!(
+            h.propagated(),
+            vec![
+                "0:SET k v PXAT 1100",
+                "0:SET k v PXAT 11000",
+                "0:SET k v PXAT 5000",
+                "0:SET k v PXAT 7777",
+                "0:SET k v PXAT 3000",
+                "0:SET k v PXAT 1020",
+                "0:PEXPIREAT k 11000",
+                "0:PEXPIREAT k 100000",
+            ]
+        );
+    }
+
+    #[test]
+    fn writes_that_change_nothing_are_not_propagated() {
+        let mut h = Harness::new();
+        h.run("DEL nokey", 0);
+        h.run("SET k v", 0);
+        h.run("SET k v NX", 0);
+        h.run("EXPIRE nokey 10", 0);
+        h.run("PERSIST k", 0);
+        h.run("INCR k", 0); // wrong type: an error
+        assert_eq!(h.propagated(), vec!["0:SET k v"]);
+    }
+
+    #[test]
+    fn rewritten_forms_match_redis() {
+        let mut h = Harness::new();
+        h.run("SET k v EX 100", 0);
+        h.run("GETEX k PERSIST", 0);
+        h.run("GETEX k PX 50", 0);
+        h.run("GETSET k w", 0);
+        h.run("GETDEL k", 0);
+        h.run("INCRBYFLOAT f 1.5", 0);
+        h.run("SET e v", 0);
+        h.run("EXPIRE e -1", 0);
+        h.run("FLUSHALL", 0);
+        h.run("FLUSHDB", 0);
+        assert_eq!(
+            h.propagated(),
+            vec![
+                "0:SET k v PXAT 100000",
+                "0:PERSIST k",
+                "0:PEXPIREAT k 50",
+                "0:SET k w",
+                "0:DEL k",
+                "0:SET f 1.5 KEEPTTL",
+                "0:SET e v",
+                "0:DEL e",
+                "0:FLUSHALL",
+                "0:FLUSHDB",
+            ]
+        );
+    }
+
+    #[test]
+    fn lazy_expiry_propagates_del_before_the_command() {
+        let mut h = Harness::new();
+        h.run("SET k v PXAT 100", 0);
+        h.propagated();
+        assert_eq!(h.run("GET k", 200), "$-1\r\n");
+        h.run("SET k w", 200);
+        assert_eq!(h.propagated(), vec!["0:DEL k", "0:SET k w"]);
+    }
+
+    #[test]
+    fn transactions_propagate_wrapped_and_in_their_db() {
+        let mut h = Harness::new();
+        h.run("SELECT 3", 0);
+        h.run("MULTI", 0);
+        h.run("SET a 1", 0);
+        h.run("GET a", 0);
+        h.run("INCR a", 0);
+        assert_eq!(h.run("EXEC", 0), "*3\r\n+OK\r\n$1\r\n1\r\n:2\r\n");
+        h.run("MULTI", 0);
+        h.run("INCR c", 0);
+        h.run("EXEC", 0);
+        assert_eq!(
+            h.propagated(),
+            vec!["3:MULTI", "3:SET a 1", "3:INCR a", "3:EXEC", "3:INCR c"]
+        );
+    }
+
+    #[test]
+    fn an_aborted_transaction_propagates_nothing() {
+        let mut h = Harness::new();
+        h.run("MULTI", 0);
+        h.run("SET a 1", 0);
+        h.run("NOSUCH", 0);
+        assert!(h.run("EXEC", 0).starts_with("-EXECABORT"));
+        assert!(h.propagated().is_empty());
+    }
+}

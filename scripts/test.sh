@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test: the one test command of the README, and what
+# CI runs. Installs Debian's redis-server / redis-tools 7.0.15 if missing (tests that need them
+# fail, never skip, without them), builds the workspace in release mode (the model checker and
+# the end-to-end tests run on optimised code), then runs all tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== build (release)"
+cargo build --release --workspace --bins --locked
+
+echo "== tests"
+cargo test --release --workspace --locked -- --test-threads=2
