@@ -54,5 +54,6 @@ pub fn allocated_bytes() -> u64 {
 
 /// The highest value [`allocated_bytes`] has reported (sampled by the server cron and INFO).
 pub fn peak_bytes() -> u64 {
-    PEAK.load(Ordering::Relaxed).max(ALLOCATED.load(Ordering::Relaxed)) as u64
+    PEAK.load(Ordering::Relaxed)
+        .max(ALLOCATED.load(Ordering::Relaxed)) as u64
 }

@@ -660,7 +660,10 @@ mod tests {
         ks.delete(0, b"n", 0);
         ks.set_expire(0, b"foo", i64::MAX);
         assert_eq!(hex(ks.digest()), "8b0c6d22108f15467022bc27c005787072eb4c4b");
-        assert_eq!(hex(ks.value_digest(0, b"foo")), "8ec3828f7209dd3abdf6ee448de8b0c0bd53265f");
+        assert_eq!(
+            hex(ks.value_digest(0, b"foo")),
+            "8ec3828f7209dd3abdf6ee448de8b0c0bd53265f"
+        );
     }
 
     #[test]

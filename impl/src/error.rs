@@ -11,11 +11,20 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CmdError {
     /// `ERR unknown command 'foo', with args beginning with: 'a' 'b' `
-    UnknownCommand { name: Vec<u8>, args: Vec<Vec<u8>> },
+    UnknownCommand {
+        name: Vec<u8>,
+        args: Vec<Vec<u8>>,
+    },
     /// `ERR unknown subcommand 'foo'. Try OBJECT HELP.`
-    UnknownSubcommand { sub: Vec<u8>, command: &'static str },
+    UnknownSubcommand {
+        sub: Vec<u8>,
+        command: &'static str,
+    },
     /// `ERR unknown subcommand or wrong number of arguments for 'FOO'. Try DEBUG HELP.`
-    UnknownSubcommandOrArity { sub: Vec<u8>, command: &'static str },
+    UnknownSubcommandOrArity {
+        sub: Vec<u8>,
+        command: &'static str,
+    },
     /// `ERR wrong number of arguments for 'get' command`
     WrongArity(String),
     WrongType,

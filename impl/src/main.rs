@@ -116,13 +116,14 @@ fn main() -> ExitCode {
         }
         tokio::spawn(net::cron(shared.clone()));
         tracing::info!("Ready to accept connections tcp");
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("Cannot install the SIGTERM handler: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("Cannot install the SIGTERM handler: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
         tokio::select! {
             _ = shared.shutdown.notified() => {}
             _ = tokio::signal::ctrl_c() => tracing::warn!("Received SIGINT scheduling shutdown..."),

@@ -135,7 +135,10 @@ async fn serve(shared: &Shared, stream: TcpStream, mut client: Client) {
     let handle = client.handle.clone();
     let (mut max_bulk, mut query_limit) = {
         let s = shared.store.lock();
-        (s.config.proto_max_bulk_len, s.config.client_query_buffer_limit)
+        (
+            s.config.proto_max_bulk_len,
+            s.config.client_query_buffer_limit,
+        )
     };
     'conn: loop {
         if rbuf.capacity() - rbuf.len() < 1024 {
@@ -256,7 +259,7 @@ pub async fn cron(shared: Arc<Shared>) {
             timeout_secs = store.config.timeout_secs;
         }
         crate::alloc::allocated_bytes();
-        if timeout_secs > 0 && ticks % hz as u64 == 0 {
+        if timeout_secs > 0 && ticks.is_multiple_of(hz as u64) {
             let now = std::time::Instant::now();
             for h in shared.clients.all() {
                 let m = h.meta.lock().clone();

@@ -13,7 +13,10 @@ pub const INLINE_MAX_BYTES: usize = 22;
 
 #[derive(Clone)]
 pub enum SBytes {
-    Inline { len: u8, data: [u8; INLINE_MAX_BYTES] },
+    Inline {
+        len: u8,
+        data: [u8; INLINE_MAX_BYTES],
+    },
     Heap(Box<[u8]>),
 }
 

@@ -138,7 +138,12 @@ impl Store {
             return;
         }
         // Inside MULTI every command but the transaction's own is queued.
-        if client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        if client.multi.is_some()
+            && !matches!(
+                spec.name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            )
+        {
             if let Some(q) = client.multi.as_mut() {
                 q.push(args.to_vec());
             }
@@ -195,7 +200,10 @@ impl Store {
 
     /// Whether clients must AUTH first (requirepass is set).
     pub fn requires_auth(&self) -> bool {
-        self.config.requirepass.as_deref().is_some_and(|p| !p.is_empty())
+        self.config
+            .requirepass
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
     }
 
     /// Whether this server is a replica. Always false until replication exists.

@@ -90,7 +90,8 @@ impl Server {
         let mut last_err = String::new();
         for _attempt in 0..3 {
             let port = free_port();
-            let dir = std::env::temp_dir().join(format!("verdis-test-{}-{port}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("verdis-test-{}-{port}", std::process::id()));
             let _ = std::fs::create_dir_all(&dir);
             let bin = match kind {
                 Kind::Verdis => verdis_binary(),
@@ -108,7 +109,10 @@ impl Server {
                 .arg("--enable-debug-command")
                 .arg("yes");
             if kind == Kind::Redis {
-                cmd.arg("--daemonize").arg("no").arg("--appendonly").arg("no");
+                cmd.arg("--daemonize")
+                    .arg("no")
+                    .arg("--appendonly")
+                    .arg("no");
             }
             cmd.args(args)
                 .stdin(Stdio::null())
@@ -147,7 +151,10 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(format!("no PING reply within {START_DEADLINE:?}: {}", self.log()))
+        Err(format!(
+            "no PING reply within {START_DEADLINE:?}: {}",
+            self.log()
+        ))
     }
 
     pub fn pid(&self) -> u32 {
@@ -241,7 +248,10 @@ impl Conn {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        e.to_string(),
+                    ))
                 }
             }
             self.fill()?;
@@ -321,11 +331,15 @@ impl Conn {
     pub fn raw_exchange(&mut self, bytes: &[u8], wait: Duration) -> Vec<u8> {
         self.send_raw(bytes);
         let end = Instant::now() + wait;
-        let _ = self.stream.set_read_timeout(Some(Duration::from_millis(50)));
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(50)));
         while Instant::now() < end {
             match self.fill() {
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => break,
             }
         }

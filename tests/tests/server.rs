@@ -25,23 +25,47 @@ fn the_redis_crate_works_against_verdis() {
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
     let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
     assert_eq!(v, "v");
-    let n: i64 = redis::cmd("INCRBY").arg("n").arg(5).query(&mut con).unwrap();
+    let n: i64 = redis::cmd("INCRBY")
+        .arg("n")
+        .arg(5)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(n, 5);
-    let _: () = redis::cmd("MSET").arg("a").arg("1").arg("b").arg("2").query(&mut con).unwrap();
-    let vals: Vec<Option<String>> = redis::cmd("MGET").arg("a").arg("b").arg("c").query(&mut con).unwrap();
+    let _: () = redis::cmd("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .query(&mut con)
+        .unwrap();
+    let vals: Vec<Option<String>> = redis::cmd("MGET")
+        .arg("a")
+        .arg("b")
+        .arg("c")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(vals, vec![Some("1".into()), Some("2".into()), None]);
     // Pipelining and transactions through the library.
     let (x, y): (i64, i64) = redis::pipe()
         .atomic()
-        .cmd("INCR").arg("p")
-        .cmd("INCR").arg("p")
+        .cmd("INCR")
+        .arg("p")
+        .cmd("INCR")
+        .arg("p")
         .query(&mut con)
         .unwrap();
     assert_eq!((x, y), (1, 2));
-    let _: () = redis::cmd("EXPIRE").arg("k").arg(100).query(&mut con).unwrap();
+    let _: () = redis::cmd("EXPIRE")
+        .arg("k")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
     let ttl: i64 = redis::cmd("TTL").arg("k").query(&mut con).unwrap();
     assert!((99..=100).contains(&ttl));
-    let err = redis::cmd("INCR").arg("k").query::<i64>(&mut con).unwrap_err();
+    let err = redis::cmd("INCR")
+        .arg("k")
+        .query::<i64>(&mut con)
+        .unwrap_err();
     assert!(err.to_string().contains("not an integer"), "{err}");
 }
 
@@ -57,7 +81,10 @@ fn redis_cli_answers_every_command_family() {
     assert_eq!(redis_cli(p, &["DBSIZE"]), "2");
     assert_eq!(redis_cli(p, &["TYPE", "k"]), "string");
     assert_eq!(redis_cli(p, &["OBJECT", "ENCODING", "c"]), "int");
-    assert_eq!(redis_cli(p, &["CONFIG", "GET", "maxclients"]), "maxclients\n10000");
+    assert_eq!(
+        redis_cli(p, &["CONFIG", "GET", "maxclients"]),
+        "maxclients\n10000"
+    );
     assert!(redis_cli(p, &["INFO", "server"]).contains("redis_version:7.0.15"));
     assert!(redis_cli(p, &["CLIENT", "LIST"]).contains("cmd=client|list"));
     assert_eq!(redis_cli(p, &["CLIENT", "SETNAME", "x"]), "OK");
@@ -75,7 +102,10 @@ fn redis_cli_answers_every_command_family() {
         .spawn()
         .and_then(|mut c| {
             use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"MULTI\nSET a 1\nINCR a\nEXEC\n")?;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"MULTI\nSET a 1\nINCR a\nEXEC\n")?;
             c.wait_with_output()
         })
         .unwrap();
@@ -88,7 +118,15 @@ fn redis_cli_answers_every_command_family() {
 fn redis_benchmark_runs_without_errors() {
     let s = Server::verdis(&[]);
     let out = Command::new(require_program("redis-benchmark"))
-        .args(["-p", &s.port.to_string(), "-q", "-n", "100000", "-t", "set,get,incr,mset"])
+        .args([
+            "-p",
+            &s.port.to_string(),
+            "-q",
+            "-n",
+            "100000",
+            "-t",
+            "set,get,incr,mset",
+        ])
         .output()
         .expect("run redis-benchmark");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -96,13 +134,21 @@ fn redis_benchmark_runs_without_errors() {
     assert!(out.status.success(), "{stdout}{stderr}");
     for t in ["SET", "GET", "INCR", "MSET"] {
         assert!(
-            stdout.lines().any(|l| l.contains(t) && l.contains("requests per second")),
+            stdout
+                .lines()
+                .any(|l| l.contains(t) && l.contains("requests per second")),
             "no {t} result in: {stdout}"
         );
     }
-    assert!(!stdout.contains("ERR") && !stderr.contains("ERR"), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains("ERR") && !stderr.contains("ERR"),
+        "{stdout}{stderr}"
+    );
     let info = text(&s.conn().cmd(&["INFO", "stats"]));
-    let processed: u64 = info_field(&info, "total_commands_processed").unwrap().parse().unwrap();
+    let processed: u64 = info_field(&info, "total_commands_processed")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(processed >= 400_000, "{processed}");
 }
 
@@ -119,7 +165,10 @@ fn expired_keys_are_reclaimed_without_being_touched() {
         if c.cmd(&["DBSIZE"]) == Frame::Integer(1) {
             break;
         }
-        assert!(Instant::now() < deadline, "active expiry did not reclaim the keys");
+        assert!(
+            Instant::now() < deadline,
+            "active expiry did not reclaim the keys"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let info = text(&c.cmd(&["INFO", "stats"]));
@@ -146,16 +195,34 @@ fn info_has_redis_sections_and_fields() {
     c.cmd(&["SET", "a", "1"]);
     c.cmd(&["SET", "b", "2", "EX", "100"]);
     let info = text(&c.cmd(&["INFO"]));
-    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Keyspace"] {
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# CPU",
+        "# Keyspace",
+    ] {
         assert!(info.contains(section), "missing {section}");
     }
     assert_eq!(info_field(&info, "tcp_port"), Some(s.port.to_string()));
     assert_eq!(info_field(&info, "process_id"), Some(s.pid().to_string()));
     assert_eq!(info_field(&info, "role").as_deref(), Some("master"));
     assert_eq!(info_field(&info, "connected_clients").as_deref(), Some("1"));
-    assert_eq!(info_field(&info, "master_replid").map(|r| r.len()), Some(40));
-    assert_eq!(info_field(&info, "rdb_changes_since_last_save").as_deref(), Some("3"));
-    assert_eq!(info_field(&info, "db0").as_deref(), Some("keys=2,expires=1,avg_ttl=0"));
+    assert_eq!(
+        info_field(&info, "master_replid").map(|r| r.len()),
+        Some(40)
+    );
+    assert_eq!(
+        info_field(&info, "rdb_changes_since_last_save").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        info_field(&info, "db0").as_deref(),
+        Some("keys=2,expires=1,avg_ttl=0")
+    );
     let used: u64 = info_field(&info, "used_memory").unwrap().parse().unwrap();
     assert!(used > 0);
     // One section only.
@@ -169,11 +236,19 @@ fn client_list_shows_and_client_kill_closes_connections() {
     let mut a = s.conn();
     let mut b = s.conn();
     b.cmd(&["CLIENT", "SETNAME", "victim"]);
-    let Frame::Integer(b_id) = b.cmd(&["CLIENT", "ID"]) else { panic!() };
+    let Frame::Integer(b_id) = b.cmd(&["CLIENT", "ID"]) else {
+        panic!()
+    };
     let list = text(&a.cmd(&["CLIENT", "LIST"]));
     assert_eq!(list.lines().count(), 2, "{list}");
-    assert!(list.contains(&format!("id={b_id} ")) && list.contains("name=victim"), "{list}");
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &b_id.to_string()]), Frame::Integer(1));
+    assert!(
+        list.contains(&format!("id={b_id} ")) && list.contains("name=victim"),
+        "{list}"
+    );
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "ID", &b_id.to_string()]),
+        Frame::Integer(1)
+    );
     assert!(b.is_closed(Duration::from_secs(2)));
     let list = text(&a.cmd(&["CLIENT", "LIST"]));
     assert_eq!(list.lines().count(), 1, "{list}");
@@ -183,18 +258,26 @@ fn client_list_shows_and_client_kill_closes_connections() {
 fn requirepass_demands_auth() {
     let s = Server::verdis(&["--requirepass", "secret"]);
     let mut c = s.conn();
-    assert_eq!(text(&c.cmd(&["GET", "k"])), "NOAUTH Authentication required.");
+    assert_eq!(
+        text(&c.cmd(&["GET", "k"])),
+        "NOAUTH Authentication required."
+    );
     assert!(text(&c.cmd(&["AUTH", "wrong"])).starts_with("WRONGPASS"));
     assert_eq!(text(&c.cmd(&["AUTH", "secret"])), "OK");
     assert_eq!(c.cmd(&["GET", "k"]), Frame::Null);
     let mut d = s.conn();
-    let Frame::Map(m) = d.cmd(&["HELLO", "3", "AUTH", "default", "secret"]) else { panic!() };
+    let Frame::Map(m) = d.cmd(&["HELLO", "3", "AUTH", "default", "secret"]) else {
+        panic!()
+    };
     assert!(!m.is_empty());
     assert_eq!(d.cmd(&["GET", "k"]), Frame::Null);
     // Before AUTH, large requests are refused as in Redis.
     let mut e = s.conn();
     let reply = e.raw_exchange(b"*20\r\n", Duration::from_millis(300));
-    assert_eq!(reply, b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+    assert_eq!(
+        reply,
+        b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
 }
 
 #[test]
@@ -210,11 +293,19 @@ fn maxclients_refuses_extra_connections() {
 
 #[test]
 fn query_buffer_and_bulk_limits_close_the_offender_only() {
-    let s = Server::verdis(&["--client-query-buffer-limit", "1mb", "--proto-max-bulk-len", "1mb"]);
+    let s = Server::verdis(&[
+        "--client-query-buffer-limit",
+        "1mb",
+        "--proto-max-bulk-len",
+        "1mb",
+    ]);
     let mut other = s.conn();
     // A bulk over proto-max-bulk-len: protocol error.
     let mut c = s.conn();
-    let reply = c.raw_exchange(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n", Duration::from_millis(300));
+    let reply = c.raw_exchange(
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n",
+        Duration::from_millis(300),
+    );
     assert_eq!(reply, b"-ERR Protocol error: invalid bulk length\r\n");
     assert!(c.is_closed(Duration::from_secs(2)));
     // A bulk within proto-max-bulk-len but past the query buffer limit: closed, no reply.
@@ -232,7 +323,10 @@ fn query_buffer_and_bulk_limits_close_the_offender_only() {
     // An inline request that never ends: a protocol error past 64 KiB.
     let mut e = s.conn();
     let _ = std::io::Write::write_all(&mut TcpHandle(&mut e), &vec![b'a'; 70 * 1024]);
-    assert_eq!(e.read_until_closed(), b"-ERR Protocol error: too big inline request\r\n");
+    assert_eq!(
+        e.read_until_closed(),
+        b"-ERR Protocol error: too big inline request\r\n"
+    );
     assert_eq!(text(&other.cmd(&["PING"])), "PONG");
 }
 
@@ -290,9 +384,13 @@ fn scan_and_keys_return_every_key() {
     let mut cursor = "0".to_string();
     let mut rounds = 0;
     loop {
-        let Frame::Array(parts) = c.cmd(&["SCAN", &cursor, "MATCH", "key:*", "COUNT", "50"]) else { panic!() };
+        let Frame::Array(parts) = c.cmd(&["SCAN", &cursor, "MATCH", "key:*", "COUNT", "50"]) else {
+            panic!()
+        };
         cursor = text(&parts[0]);
-        let Frame::Array(keys) = &parts[1] else { panic!() };
+        let Frame::Array(keys) = &parts[1] else {
+            panic!()
+        };
         seen.extend(keys.iter().map(text));
         rounds += 1;
         assert!(rounds < 1000);
@@ -301,9 +399,13 @@ fn scan_and_keys_return_every_key() {
         }
     }
     assert_eq!(seen.len(), 1000);
-    let Frame::Array(keys) = c.cmd(&["KEYS", "key:1*"]) else { panic!() };
+    let Frame::Array(keys) = c.cmd(&["KEYS", "key:1*"]) else {
+        panic!()
+    };
     assert_eq!(keys.len(), 111);
-    let Frame::Bulk(_) = c.cmd(&["RANDOMKEY"]) else { panic!() };
+    let Frame::Bulk(_) = c.cmd(&["RANDOMKEY"]) else {
+        panic!()
+    };
 }
 
 #[test]
@@ -400,7 +502,10 @@ fn a_bad_config_file_stops_start_up_naming_file_line_and_directive() {
 
 #[test]
 fn the_stock_debian_redis_conf_starts_verdis() {
-    let stock = concat!(env!("CARGO_MANIFEST_DIR"), "/../impl/tests/data/redis-7.0-debian.conf");
+    let stock = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../impl/tests/data/redis-7.0-debian.conf"
+    );
     let dir = std::env::temp_dir().join(format!("verdis-stock-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = verdis_tests::free_port();
@@ -418,6 +523,9 @@ fn the_stock_debian_redis_conf_starts_verdis() {
         pid.to_str().unwrap(),
     ]);
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(logged.contains("Ready to accept connections"), "{out}\n{logged}");
+    assert!(
+        logged.contains("Ready to accept connections"),
+        "{out}\n{logged}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

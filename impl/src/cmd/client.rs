@@ -11,14 +11,94 @@ const G: &str = "connection";
 const F: u32 = NOSCRIPT | LOADING | STALE;
 
 pub static CLIENT_SUBCOMMANDS: [CommandSpec; 8] = [
-    spec("client|id", 2, F, (0, 0, 0), CS, G, "5.0.0", "Returns the unique client ID of the connection.", client_id),
-    spec("client|setname", 3, F, (0, 0, 0), CS, G, "2.6.9", "Sets the connection name.", client_setname),
-    spec("client|getname", 2, F, (0, 0, 0), CS, G, "2.6.9", "Returns the name of the connection.", client_getname),
-    spec("client|list", -2, ADMIN | F, (0, 0, 0), CA, G, "2.4.0", "Lists open connections.", client_list),
-    spec("client|kill", -3, ADMIN | F, (0, 0, 0), CA, G, "2.4.0", "Terminates open connections.", client_kill),
-    spec("client|info", 2, F, (0, 0, 0), CS, G, "6.2.0", "Returns information about the connection.", client_info),
-    spec("client|setinfo", 4, F, (0, 0, 0), CS, G, "7.2.0", "Sets information specific to the client or connection.", client_setinfo),
-    spec("client|help", 2, LOADING | STALE, (0, 0, 0), &["slow", "connection"], G, "5.0.0", "Returns helpful text about the different subcommands.", client_help),
+    spec(
+        "client|id",
+        2,
+        F,
+        (0, 0, 0),
+        CS,
+        G,
+        "5.0.0",
+        "Returns the unique client ID of the connection.",
+        client_id,
+    ),
+    spec(
+        "client|setname",
+        3,
+        F,
+        (0, 0, 0),
+        CS,
+        G,
+        "2.6.9",
+        "Sets the connection name.",
+        client_setname,
+    ),
+    spec(
+        "client|getname",
+        2,
+        F,
+        (0, 0, 0),
+        CS,
+        G,
+        "2.6.9",
+        "Returns the name of the connection.",
+        client_getname,
+    ),
+    spec(
+        "client|list",
+        -2,
+        ADMIN | F,
+        (0, 0, 0),
+        CA,
+        G,
+        "2.4.0",
+        "Lists open connections.",
+        client_list,
+    ),
+    spec(
+        "client|kill",
+        -3,
+        ADMIN | F,
+        (0, 0, 0),
+        CA,
+        G,
+        "2.4.0",
+        "Terminates open connections.",
+        client_kill,
+    ),
+    spec(
+        "client|info",
+        2,
+        F,
+        (0, 0, 0),
+        CS,
+        G,
+        "6.2.0",
+        "Returns information about the connection.",
+        client_info,
+    ),
+    spec(
+        "client|setinfo",
+        4,
+        F,
+        (0, 0, 0),
+        CS,
+        G,
+        "7.2.0",
+        "Sets information specific to the client or connection.",
+        client_setinfo,
+    ),
+    spec(
+        "client|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        &["slow", "connection"],
+        G,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        client_help,
+    ),
 ];
 
 pub static COMMANDS: [CommandSpec; 1] = [container(
@@ -85,7 +165,12 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     while i < args.len() {
         if is(&args[i], "TYPE") && i + 1 < args.len() {
             let t = &args[i + 1];
-            if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
+            if !(is(t, "normal")
+                || is(t, "master")
+                || is(t, "replica")
+                || is(t, "slave")
+                || is(t, "pubsub"))
+            {
                 return Err(CmdError::err(format!(
                     "Unknown client type '{}'",
                     String::from_utf8_lossy(t)
@@ -159,7 +244,8 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     while i + 1 < args.len() {
         let v = &args[i + 1];
         if is(&args[i], "ID") {
-            let n = parse_int(v).map_err(|_| CmdError::err("client-id should be greater than 0"))?;
+            let n =
+                parse_int(v).map_err(|_| CmdError::err("client-id should be greater than 0"))?;
             if n <= 0 {
                 return Err(CmdError::err("client-id should be greater than 0"));
             }

@@ -8,13 +8,83 @@ use bytes::Bytes;
 const CONN: &[&str] = &["connection"];
 
 pub static COMMANDS: [CommandSpec; 7] = [
-    spec("ping", -1, FAST | SENTINEL, (0, 0, 0), CONN, "connection", "1.0.0", "Returns the server's liveliness response.", ping),
-    spec("echo", 2, FAST, (0, 0, 0), CONN, "connection", "1.0.0", "Returns the given string.", echo),
-    spec("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, (0, 0, 0), CONN, "connection", "6.0.0", "Handshakes with the Redis server.", hello),
-    spec("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, (0, 0, 0), CONN, "connection", "1.0.0", "Authenticates the connection.", auth),
-    spec("select", 2, LOADING | STALE | FAST, (0, 0, 0), CONN, "connection", "1.0.0", "Changes the selected database.", select),
-    spec("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, (0, 0, 0), CONN, "connection", "1.0.0", "Closes the connection.", quit),
-    spec("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, (0, 0, 0), CONN, "connection", "6.2.0", "Resets the connection.", reset),
+    spec(
+        "ping",
+        -1,
+        FAST | SENTINEL,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "1.0.0",
+        "Returns the server's liveliness response.",
+        ping,
+    ),
+    spec(
+        "echo",
+        2,
+        FAST,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "1.0.0",
+        "Returns the given string.",
+        echo,
+    ),
+    spec(
+        "hello",
+        -1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "6.0.0",
+        "Handshakes with the Redis server.",
+        hello,
+    ),
+    spec(
+        "auth",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "1.0.0",
+        "Authenticates the connection.",
+        auth,
+    ),
+    spec(
+        "select",
+        2,
+        LOADING | STALE | FAST,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "1.0.0",
+        "Changes the selected database.",
+        select,
+    ),
+    spec(
+        "quit",
+        -1,
+        ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "1.0.0",
+        "Closes the connection.",
+        quit,
+    ),
+    spec(
+        "reset",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "6.2.0",
+        "Resets the connection.",
+        reset,
+    ),
 ];
 
 fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -33,7 +103,13 @@ fn echo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// Checks a password for `user` against requirepass (Verdis has the `default` user only).
 fn check_password(ctx: &Ctx, user: Option<&[u8]>, pass: &[u8]) -> CmdResult {
-    let required = ctx.store.config.requirepass.as_deref().unwrap_or("").as_bytes();
+    let required = ctx
+        .store
+        .config
+        .requirepass
+        .as_deref()
+        .unwrap_or("")
+        .as_bytes();
     if let Some(u) = user {
         if u != b"default" {
             return Err(CmdError::WrongPass);
@@ -69,9 +145,8 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut proto = ctx.client.proto;
     let mut i = 1;
     if args.len() >= 2 {
-        let v = parse_int(&args[1]).map_err(|_| {
-            CmdError::err("Protocol version is not an integer or out of range")
-        })?;
+        let v = parse_int(&args[1])
+            .map_err(|_| CmdError::err("Protocol version is not an integer or out of range"))?;
         proto = match v {
             2 => Protocol::Resp2,
             3 => Protocol::Resp3,
@@ -111,7 +186,11 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.client.proto = proto;
     ctx.out.proto = proto;
-    let role = if ctx.store.is_replica() { "replica" } else { "master" };
+    let role = if ctx.store.is_replica() {
+        "replica"
+    } else {
+        "master"
+    };
     ctx.out.map(7);
     ctx.out.bulk(b"server");
     ctx.out.bulk(b"redis");

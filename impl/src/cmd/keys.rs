@@ -18,9 +18,39 @@ const KRS: &[&str] = &["keyspace", "read", "slow", "dangerous"];
 const G: &str = "generic";
 
 pub static OBJECT_SUBCOMMANDS: [CommandSpec; 3] = [
-    spec("object|encoding", 3, READONLY, (2, 2, 1), &["keyspace", "read", "slow"], G, "2.2.3", "Returns the internal encoding of a Redis object.", object_encoding),
-    spec("object|refcount", 3, READONLY, (2, 2, 1), &["keyspace", "read", "slow"], G, "2.2.3", "Returns the reference count of a value of a key.", object_refcount),
-    spec("object|help", 2, LOADING | STALE, (0, 0, 0), &["keyspace", "slow"], G, "6.2.0", "Returns helpful text about the different subcommands.", object_help),
+    spec(
+        "object|encoding",
+        3,
+        READONLY,
+        (2, 2, 1),
+        &["keyspace", "read", "slow"],
+        G,
+        "2.2.3",
+        "Returns the internal encoding of a Redis object.",
+        object_encoding,
+    ),
+    spec(
+        "object|refcount",
+        3,
+        READONLY,
+        (2, 2, 1),
+        &["keyspace", "read", "slow"],
+        G,
+        "2.2.3",
+        "Returns the reference count of a value of a key.",
+        object_refcount,
+    ),
+    spec(
+        "object|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        &["keyspace", "slow"],
+        G,
+        "6.2.0",
+        "Returns helpful text about the different subcommands.",
+        object_help,
+    ),
 ];
 
 pub static COMMANDS: [CommandSpec; 25] = [
@@ -338,7 +368,7 @@ fn expire_generic(
     let current = ctx.store.ks.expire_at(db, key);
     // A key without a TTL counts as an infinite TTL for GT and LT.
     let allowed = match current {
-        Some(cur) => !nx && !(gt && at <= cur) && !(lt && at >= cur),
+        Some(cur) => !(nx || (gt && at <= cur) || (lt && at >= cur)),
         None => !xx && !gt,
     };
     if !allowed {

@@ -13,11 +13,61 @@ const T: &[&str] = &["fast", "transaction"];
 const G: &str = "transactions";
 
 pub static COMMANDS: [CommandSpec; 5] = [
-    spec("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), T, G, "1.2.0", "Starts a transaction.", multi),
-    spec("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, (0, 0, 0), &["slow", "transaction"], G, "1.2.0", "Executes all commands in a transaction.", exec),
-    spec("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), T, G, "2.0.0", "Discards a transaction.", discard),
-    spec("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (1, -1, 1), T, G, "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", watch),
-    spec("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), T, G, "2.2.0", "Forgets about watched keys of a transaction.", unwatch),
+    spec(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        (0, 0, 0),
+        T,
+        G,
+        "1.2.0",
+        "Starts a transaction.",
+        multi,
+    ),
+    spec(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
+        (0, 0, 0),
+        &["slow", "transaction"],
+        G,
+        "1.2.0",
+        "Executes all commands in a transaction.",
+        exec,
+    ),
+    spec(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        (0, 0, 0),
+        T,
+        G,
+        "2.0.0",
+        "Discards a transaction.",
+        discard,
+    ),
+    spec(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        (1, -1, 1),
+        T,
+        G,
+        "2.2.0",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        watch,
+    ),
+    spec(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        (0, 0, 0),
+        T,
+        G,
+        "2.2.0",
+        "Forgets about watched keys of a transaction.",
+        unwatch,
+    ),
 ];
 
 fn multi(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
@@ -78,7 +128,9 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
             mark,
             crate::db::Propagated::new(db, vec![Bytes::from_static(b"MULTI")]),
         );
-        ctx.store.ks.propagate(last_db, vec![Bytes::from_static(b"EXEC")]);
+        ctx.store
+            .ks
+            .propagate(last_db, vec![Bytes::from_static(b"EXEC")]);
     }
     Ok(())
 }

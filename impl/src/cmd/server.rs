@@ -10,39 +10,273 @@ const G: &str = "server";
 const CFG_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
-    spec("config|get", -3, CFG_FLAGS, (0, 0, 0), ADM, G, "2.0.0", "Returns the effective values of configuration parameters.", config_get),
-    spec("config|set", -4, CFG_FLAGS, (0, 0, 0), ADM, G, "2.0.0", "Sets configuration parameters in-flight.", config_set),
-    spec("config|resetstat", 2, CFG_FLAGS, (0, 0, 0), ADM, G, "2.0.0", "Resets the server's statistics.", config_resetstat),
-    spec("config|rewrite", 2, CFG_FLAGS, (0, 0, 0), ADM, G, "2.8.0", "Persists the effective configuration to file.", config_rewrite),
-    spec("config|help", 2, LOADING | STALE, (0, 0, 0), &["slow"], G, "5.0.0", "Returns helpful text about the different subcommands.", config_help),
+    spec(
+        "config|get",
+        -3,
+        CFG_FLAGS,
+        (0, 0, 0),
+        ADM,
+        G,
+        "2.0.0",
+        "Returns the effective values of configuration parameters.",
+        config_get,
+    ),
+    spec(
+        "config|set",
+        -4,
+        CFG_FLAGS,
+        (0, 0, 0),
+        ADM,
+        G,
+        "2.0.0",
+        "Sets configuration parameters in-flight.",
+        config_set,
+    ),
+    spec(
+        "config|resetstat",
+        2,
+        CFG_FLAGS,
+        (0, 0, 0),
+        ADM,
+        G,
+        "2.0.0",
+        "Resets the server's statistics.",
+        config_resetstat,
+    ),
+    spec(
+        "config|rewrite",
+        2,
+        CFG_FLAGS,
+        (0, 0, 0),
+        ADM,
+        G,
+        "2.8.0",
+        "Persists the effective configuration to file.",
+        config_rewrite,
+    ),
+    spec(
+        "config|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        &["slow"],
+        G,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        config_help,
+    ),
 ];
 
 pub static COMMAND_SUBCOMMANDS: [CommandSpec; 5] = [
-    spec("command|count", 2, LOADING | STALE, (0, 0, 0), &["slow", "connection"], G, "2.8.13", "Returns a count of commands.", command_count),
-    spec("command|info", -2, LOADING | STALE, (0, 0, 0), &["slow", "connection"], G, "2.8.13", "Returns information about one, multiple or all commands.", command_info),
-    spec("command|docs", -2, LOADING | STALE, (0, 0, 0), &["slow", "connection"], G, "7.0.0", "Returns documentary information about one, multiple or all commands.", command_docs),
-    spec("command|list", -2, LOADING | STALE, (0, 0, 0), &["slow", "connection"], G, "7.0.0", "Returns a list of command names.", command_list),
-    spec("command|help", 2, LOADING | STALE, (0, 0, 0), &["slow", "connection"], G, "5.0.0", "Returns helpful text about the different subcommands.", command_help),
+    spec(
+        "command|count",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        &["slow", "connection"],
+        G,
+        "2.8.13",
+        "Returns a count of commands.",
+        command_count,
+    ),
+    spec(
+        "command|info",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        &["slow", "connection"],
+        G,
+        "2.8.13",
+        "Returns information about one, multiple or all commands.",
+        command_info,
+    ),
+    spec(
+        "command|docs",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        &["slow", "connection"],
+        G,
+        "7.0.0",
+        "Returns documentary information about one, multiple or all commands.",
+        command_docs,
+    ),
+    spec(
+        "command|list",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        &["slow", "connection"],
+        G,
+        "7.0.0",
+        "Returns a list of command names.",
+        command_list,
+    ),
+    spec(
+        "command|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        &["slow", "connection"],
+        G,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        command_help,
+    ),
 ];
 
 pub static DEBUG_SUBCOMMANDS: [CommandSpec; 4] = [
-    spec("debug|digest", 2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, (0, 0, 0), ADM, G, "1.0.0", "Returns the dataset digest.", debug_digest),
-    spec("debug|digest-value", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, (0, 0, 0), ADM, G, "1.0.0", "Returns the digest of values.", debug_digest_value),
-    spec("debug|sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, (0, 0, 0), ADM, G, "1.0.0", "Blocks the server for the given seconds.", debug_sleep),
-    spec("debug|set-active-expire", 3, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, (0, 0, 0), ADM, G, "1.0.0", "Turns the active expiry cycle on or off.", debug_set_active_expire),
+    spec(
+        "debug|digest",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED,
+        (0, 0, 0),
+        ADM,
+        G,
+        "1.0.0",
+        "Returns the dataset digest.",
+        debug_digest,
+    ),
+    spec(
+        "debug|digest-value",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED,
+        (0, 0, 0),
+        ADM,
+        G,
+        "1.0.0",
+        "Returns the digest of values.",
+        debug_digest_value,
+    ),
+    spec(
+        "debug|sleep",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED,
+        (0, 0, 0),
+        ADM,
+        G,
+        "1.0.0",
+        "Blocks the server for the given seconds.",
+        debug_sleep,
+    ),
+    spec(
+        "debug|set-active-expire",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED,
+        (0, 0, 0),
+        ADM,
+        G,
+        "1.0.0",
+        "Turns the active expiry cycle on or off.",
+        debug_set_active_expire,
+    ),
 ];
 
 pub static COMMANDS: [CommandSpec; 10] = [
-    spec("info", -1, LOADING | STALE | SENTINEL, (0, 0, 0), &["slow", "dangerous"], G, "1.0.0", "Returns information and statistics about the server.", info),
-    spec("dbsize", 1, READONLY | FAST, (0, 0, 0), &["keyspace", "read", "fast"], G, "1.0.0", "Returns the number of keys in the database.", dbsize),
-    spec("flushdb", -1, WRITE, (0, 0, 0), &["keyspace", "write", "slow", "dangerous"], G, "1.0.0", "Removes all keys from the current database.", flushdb),
-    spec("flushall", -1, WRITE, (0, 0, 0), &["keyspace", "write", "slow", "dangerous"], G, "1.0.0", "Removes all keys from all databases.", flushall),
-    spec("time", 1, LOADING | STALE | FAST, (0, 0, 0), &["fast"], G, "2.6.0", "Returns the server time.", time),
-    spec("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), &["fast", "dangerous"], G, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", lastsave),
-    spec("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY, (0, 0, 0), ADM, G, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", shutdown),
-    container("config", -2, G, "2.0.0", "A container for server configuration commands.", &CONFIG_SUBCOMMANDS),
-    CommandSpec { handler: Some(command_all), ..container("command", -1, G, "2.8.13", "Returns detailed information about all commands.", &COMMAND_SUBCOMMANDS) },
-    container("debug", -2, G, "1.0.0", "A container for debugging commands.", &DEBUG_SUBCOMMANDS),
+    spec(
+        "info",
+        -1,
+        LOADING | STALE | SENTINEL,
+        (0, 0, 0),
+        &["slow", "dangerous"],
+        G,
+        "1.0.0",
+        "Returns information and statistics about the server.",
+        info,
+    ),
+    spec(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        (0, 0, 0),
+        &["keyspace", "read", "fast"],
+        G,
+        "1.0.0",
+        "Returns the number of keys in the database.",
+        dbsize,
+    ),
+    spec(
+        "flushdb",
+        -1,
+        WRITE,
+        (0, 0, 0),
+        &["keyspace", "write", "slow", "dangerous"],
+        G,
+        "1.0.0",
+        "Removes all keys from the current database.",
+        flushdb,
+    ),
+    spec(
+        "flushall",
+        -1,
+        WRITE,
+        (0, 0, 0),
+        &["keyspace", "write", "slow", "dangerous"],
+        G,
+        "1.0.0",
+        "Removes all keys from all databases.",
+        flushall,
+    ),
+    spec(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        (0, 0, 0),
+        &["fast"],
+        G,
+        "2.6.0",
+        "Returns the server time.",
+        time,
+    ),
+    spec(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        (0, 0, 0),
+        &["fast", "dangerous"],
+        G,
+        "1.0.0",
+        "Returns the Unix timestamp of the last successful save to disk.",
+        lastsave,
+    ),
+    spec(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY,
+        (0, 0, 0),
+        ADM,
+        G,
+        "1.0.0",
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        shutdown,
+    ),
+    container(
+        "config",
+        -2,
+        G,
+        "2.0.0",
+        "A container for server configuration commands.",
+        &CONFIG_SUBCOMMANDS,
+    ),
+    CommandSpec {
+        handler: Some(command_all),
+        ..container(
+            "command",
+            -1,
+            G,
+            "2.8.13",
+            "Returns detailed information about all commands.",
+            &COMMAND_SUBCOMMANDS,
+        )
+    },
+    container(
+        "debug",
+        -2,
+        G,
+        "1.0.0",
+        "A container for debugging commands.",
+        &DEBUG_SUBCOMMANDS,
+    ),
 ];
 
 fn info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -136,16 +370,18 @@ fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::wrong_arity("config|set"));
     }
     let pairs: Vec<(&[u8], &[u8])> = args[2..]
         .chunks(2)
         .map(|p| (&p[0][..], &p[1][..]))
         .collect();
-    let changed = ctx.store.config.set(&pairs).map_err(|msg| {
-        CmdError::Coded(msg.strip_prefix('-').unwrap_or(&msg).to_string())
-    })?;
+    let changed = ctx
+        .store
+        .config
+        .set(&pairs)
+        .map_err(|msg| CmdError::Coded(msg.strip_prefix('-').unwrap_or(&msg).to_string()))?;
     ctx.store.apply_config_change(&changed);
     ctx.out.ok();
     Ok(())
@@ -246,7 +482,7 @@ fn write_command_info(ctx: &mut Ctx, c: &CommandSpec) {
         ctx.out.simple(&format!("@{a}"));
     }
     ctx.out.array(0); // tips
-    // Key specs, derived from first/last/step.
+                      // Key specs, derived from first/last/step.
     if c.first_key > 0 {
         let write = c.flags & WRITE != 0;
         ctx.out.array(1);
@@ -341,7 +577,11 @@ fn write_docs(ctx: &mut Ctx, c: &CommandSpec) {
     ctx.out.bulk(b"group");
     ctx.out.bulk(c.group.as_bytes());
     ctx.out.bulk(b"complexity");
-    ctx.out.bulk(if c.complexity.is_empty() { b"O(1)" } else { c.complexity.as_bytes() });
+    ctx.out.bulk(if c.complexity.is_empty() {
+        b"O(1)"
+    } else {
+        c.complexity.as_bytes()
+    });
     if subs {
         ctx.out.bulk(b"subcommands");
         ctx.out.map(c.subcommands.len());

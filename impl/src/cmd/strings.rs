@@ -242,7 +242,15 @@ fn setex_generic(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, cmd: &'static str)
         .checked_mul(unit_ms)
         .and_then(|ms| ms.checked_add(ctx.now_ms))
         .ok_or(CmdError::InvalidExpire(cmd))?;
-    set_generic(ctx, &args[1], &args[3], false, false, false, ExpireOpt::At(at))?;
+    set_generic(
+        ctx,
+        &args[1],
+        &args[3],
+        false,
+        false,
+        false,
+        ExpireOpt::At(at),
+    )?;
     ctx.rewrite = Some(set_pxat_form(&args[1], &args[3], at));
     Ok(())
 }
@@ -340,7 +348,7 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::wrong_arity("mset"));
     }
     let db = ctx.db();
@@ -354,7 +362,7 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::wrong_arity("msetnx"));
     }
     let db = ctx.db();
@@ -553,12 +561,18 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let a = get_string(ctx, &args[1])?.map(|s| s.to_vec()).unwrap_or_default();
-    let b = get_string(ctx, &args[2])?.map(|s| s.to_vec()).unwrap_or_default();
+    let a = get_string(ctx, &args[1])?
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    let b = get_string(ctx, &args[2])?
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
     // Bounded: the table is (|a|+1) x (|b|+1) u32 cells, as in Redis.
     let cells = (a.len() as u64 + 1).saturating_mul(b.len() as u64 + 1);
     if cells > (u32::MAX as u64) {
-        return Err(CmdError::err("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"));
+        return Err(CmdError::err(
+            "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
     }
     let w = b.len() + 1;
     let mut t = vec![0u32; (a.len() + 1) * w];
