@@ -2,6 +2,10 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::reload;
+use tracing_subscriber::util::SubscriberInitExt;
 use verdis::config::{self, LogLevel};
 use verdis::store::Shared;
 use verdis::{net, REDIS_VERSION, VERDIS_VERSION};
@@ -19,28 +23,42 @@ fn usage() {
     eprintln!("       ./verdis-server /etc/myredis.conf --loglevel verbose");
 }
 
-fn init_logging(level: LogLevel, logfile: &str) -> Result<(), String> {
-    let filter = match level {
-        LogLevel::Debug => tracing::Level::TRACE,
-        LogLevel::Verbose => tracing::Level::DEBUG,
-        LogLevel::Notice => tracing::Level::INFO,
-        LogLevel::Warning => tracing::Level::WARN,
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(filter)
+type LevelSetter = Box<dyn Fn(LogLevel) + Send + Sync>;
+
+fn level_filter(level: LogLevel) -> LevelFilter {
+    match level {
+        LogLevel::Debug => LevelFilter::TRACE,
+        LogLevel::Verbose => LevelFilter::DEBUG,
+        LogLevel::Notice => LevelFilter::INFO,
+        LogLevel::Warning => LevelFilter::WARN,
+    }
+}
+
+/// Starts logging to stdout or `logfile`; returns the setter CONFIG SET loglevel uses.
+fn init_logging(level: LogLevel, logfile: &str) -> Result<LevelSetter, String> {
+    let (filter, handle) = reload::Layer::new(level_filter(level));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(false);
     if logfile.is_empty() {
-        builder.with_writer(std::io::stdout).init();
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt.with_writer(std::io::stdout))
+            .init();
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(logfile)
             .map_err(|e| format!("Can't open the log file: {e}"))?;
-        builder.with_writer(std::sync::Mutex::new(file)).init();
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt.with_writer(std::sync::Mutex::new(file)))
+            .init();
     }
-    Ok(())
+    Ok(Box::new(move |l| {
+        let _ = handle.modify(|f| *f = level_filter(l));
+    }))
 }
 
 fn main() -> ExitCode {
@@ -66,10 +84,13 @@ fn main() -> ExitCode {
         }
     };
     let cfg = &loaded.config;
-    if let Err(e) = init_logging(cfg.loglevel, &cfg.logfile) {
-        eprintln!("{e}");
-        return ExitCode::FAILURE;
-    }
+    let set_level = match init_logging(cfg.loglevel, &cfg.logfile) {
+        Ok(setter) => setter,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let pid = std::process::id();
     tracing::info!("oO0OoO0OoO0Oo Verdis is starting oO0OoO0OoO0Oo");
     tracing::info!(
@@ -100,20 +121,19 @@ fn main() -> ExitCode {
         }
     };
     let shared = Arc::new(Shared::new(loaded.config, loaded.config_file));
+    *shared.set_log_level.lock() = Some(set_level);
     let code = runtime.block_on(async move {
-        let listeners = match net::bind_all(&shared).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::FAILURE;
-            }
+        let (port, binds) = {
+            let st = shared.store.lock();
+            (st.config.port, st.config.bind.clone())
         };
+        if let Err(e) = net::rebind(&shared, port, &binds) {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
         let port = shared.port.load(std::sync::atomic::Ordering::Relaxed);
         tracing::info!("Running mode=standalone, port={port}.");
         tracing::info!("Server initialized");
-        for l in listeners {
-            tokio::spawn(net::accept_loop(shared.clone(), l));
-        }
         tokio::spawn(net::cron(shared.clone()));
         tracing::info!("Ready to accept connections tcp");
         let mut term =

@@ -7,6 +7,7 @@
 //! the tight unauthenticated parsing limits for the very next request, as in Redis.
 
 use crate::client::{Client, ClientHandle};
+use crate::config::BindAddr;
 use crate::error::CmdError;
 use crate::reply::ReplyWriter;
 use crate::store::{unix_ms, Shared};
@@ -23,47 +24,59 @@ const MAX_BATCH_REQUESTS: usize = 1024;
 /// Initial read buffer size per connection.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
-/// Binds every configured address. Optional (`-`-prefixed) addresses may fail.
-pub async fn bind_all(shared: &Shared) -> Result<Vec<TcpListener>, String> {
-    let (binds, port) = {
-        let s = shared.store.lock();
-        (s.config.bind.clone(), s.config.port)
-    };
+/// Binds every configured address (synchronously, so CONFIG SET can report a failure).
+/// Optional (`-`-prefixed) addresses may fail. Must run inside the tokio runtime.
+pub fn bind_all(port: u16, binds: &[BindAddr]) -> Result<Vec<TcpListener>, String> {
     let mut listeners = Vec::new();
-    for b in &binds {
-        let host = if b.addr == "*" {
-            "0.0.0.0".to_string()
-        } else if b.addr == "::*" {
-            "::".to_string()
-        } else {
-            b.addr.clone()
+    for b in binds {
+        let host = match b.addr.as_str() {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
         };
         let addr = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         };
-        match TcpListener::bind(&addr).await {
+        let bound = std::net::TcpListener::bind(&addr)
+            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+            .and_then(TcpListener::from_std);
+        match bound {
             Ok(l) => listeners.push(l),
             Err(e) if b.optional => {
                 tracing::warn!("Warning: Could not create server TCP listening socket {addr}: {e} (optional address, skipped)");
             }
             Err(e) => {
                 return Err(format!(
-                    "Warning: Could not create server TCP listening socket {addr}: {e}"
+                    "Could not create server TCP listening socket {addr}: {e}"
                 ))
             }
         }
     }
     if listeners.is_empty() {
-        return Err("Failed listening on port: no address could be bound".into());
+        return Err("Unable to listen on this port".into());
     }
+    Ok(listeners)
+}
+
+/// Binds the configured addresses and starts accepting on them, replacing (closing) any
+/// listeners from before: start-up and CONFIG SET port/bind.
+pub fn rebind(shared: &Arc<Shared>, port: u16, binds: &[BindAddr]) -> Result<(), String> {
+    let listeners = bind_all(port, binds)?;
     if let Some(Ok(a)) = listeners.first().map(|l| l.local_addr()) {
         shared
             .port
             .store(a.port() as u64, std::sync::atomic::Ordering::Relaxed);
     }
-    Ok(listeners)
+    let mut tasks = shared.listeners.lock();
+    for t in tasks.drain(..) {
+        t.abort();
+    }
+    for l in listeners {
+        tasks.push(tokio::spawn(accept_loop(shared.clone(), l)).abort_handle());
+    }
+    Ok(())
 }
 
 /// Accepts connections on one listener forever.
@@ -127,7 +140,7 @@ async fn on_accept(shared: Arc<Shared>, mut stream: TcpStream, peer: std::net::S
 }
 
 /// The connection loop.
-async fn serve(shared: &Shared, stream: TcpStream, mut client: Client) {
+async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
     let (mut rd, mut wr) = stream.into_split();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);

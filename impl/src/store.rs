@@ -19,6 +19,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Counters for INFO stats that commands and connections update.
@@ -108,7 +109,7 @@ impl Store {
     /// Executes one command for `client`, writing its reply to `out`.
     pub fn execute(
         &mut self,
-        shared: &Shared,
+        shared: &Arc<Shared>,
         client: &mut Client,
         args: &[Bytes],
         now_ms: i64,
@@ -158,7 +159,7 @@ impl Store {
     /// command, so the wrapping rule sees all of a transaction's writes.
     pub fn call(
         &mut self,
-        shared: &Shared,
+        shared: &Arc<Shared>,
         client: &mut Client,
         spec: &'static cmd::CommandSpec,
         args: &[Bytes],
@@ -244,6 +245,10 @@ pub struct Shared {
     /// The port actually bound (CONFIG may say 0 = pick one).
     pub port: AtomicU64,
     pub shutdown: tokio::sync::Notify,
+    /// The accept tasks of the current listeners (replaced by CONFIG SET port/bind).
+    pub listeners: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Applies a new log level (CONFIG SET loglevel); set by main once logging is up.
+    pub set_log_level: Mutex<Option<Box<dyn Fn(crate::config::LogLevel) + Send + Sync>>>,
 }
 
 impl Shared {
@@ -262,6 +267,8 @@ impl Shared {
                 .unwrap_or_default(),
             port: AtomicU64::new(port),
             shutdown: tokio::sync::Notify::new(),
+            listeners: Mutex::new(Vec::new()),
+            set_log_level: Mutex::new(None),
         }
     }
 
@@ -303,16 +310,15 @@ mod tests {
     use crate::db::Propagated;
     use crate::reply::Protocol;
     use bytes::BytesMut;
-    use std::sync::Arc;
 
     struct Harness {
-        shared: Shared,
+        shared: Arc<Shared>,
         client: Client,
     }
 
     impl Harness {
         fn new() -> Self {
-            let shared = Shared::new(Config::default(), None);
+            let shared = Arc::new(Shared::new(Config::default(), None));
             let addr = "127.0.0.1:1".parse().unwrap();
             let client = Client::new(Arc::new(ClientHandle::new(1, addr, addr, 0)), true);
             Harness { shared, client }

@@ -529,3 +529,31 @@ fn the_stock_debian_redis_conf_starts_verdis() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn config_set_port_moves_the_listener_or_fails_cleanly() {
+    let s = Server::verdis(&[]);
+    let mut c = s.conn();
+    // A port in use: an error, and nothing changes.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let reply = text(&c.cmd(&["CONFIG", "SET", "port", &busy_port]));
+    assert!(
+        reply.starts_with("ERR CONFIG SET failed (possibly related to argument 'port')"),
+        "{reply}"
+    );
+    let Frame::Array(v) = c.cmd(&["CONFIG", "GET", "port"]) else {
+        panic!()
+    };
+    assert_eq!(text(&v[1]), s.port.to_string());
+    // A free port: the server listens there, and no longer on the old one.
+    let new_port = verdis_tests::free_port();
+    assert_eq!(
+        text(&c.cmd(&["CONFIG", "SET", "port", &new_port.to_string()])),
+        "OK"
+    );
+    assert_eq!(text(&Conn::connect(new_port).cmd(&["PING"])), "PONG");
+    assert!(Conn::try_connect(s.port).is_err());
+    // The existing connection keeps working.
+    assert_eq!(text(&c.cmd(&["PING"])), "PONG");
+}

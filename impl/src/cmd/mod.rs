@@ -29,12 +29,13 @@ use crate::reply::ReplyWriter;
 use crate::store::{Shared, Store};
 use bytes::Bytes;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 /// Everything a handler may touch.
 pub struct Ctx<'a, 'w> {
     pub store: &'a mut Store,
-    pub shared: &'a Shared,
+    pub shared: &'a Arc<Shared>,
     pub client: &'a mut Client,
     pub out: &'a mut ReplyWriter<'w>,
     /// Unix time in ms, read once per batch (Redis caches it per command the same way).

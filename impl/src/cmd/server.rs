@@ -377,11 +377,31 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         .chunks(2)
         .map(|p| (&p[0][..], &p[1][..]))
         .collect();
-    let changed = ctx
-        .store
-        .config
-        .set(&pairs)
+    // Validate on a copy; listeners are re-bound before the copy is committed, so a port that
+    // cannot be bound leaves every setting as it was.
+    let local = ctx.client.handle.addr.ip().is_loopback();
+    let mut next = ctx.store.config.clone();
+    let changed = next
+        .set_from(&pairs, local)
         .map_err(|msg| CmdError::Coded(msg.strip_prefix('-').unwrap_or(&msg).to_string()))?;
+    if changed.contains(&"port") || changed.contains(&"bind") {
+        crate::net::rebind(ctx.shared, next.port, &next.bind).map_err(|e| {
+            let arg = if changed.contains(&"port") {
+                "port"
+            } else {
+                "bind"
+            };
+            CmdError::err(format!(
+                "CONFIG SET failed (possibly related to argument '{arg}') - {e}"
+            ))
+        })?;
+    }
+    ctx.store.config = next;
+    if changed.contains(&"loglevel") {
+        if let Some(set) = ctx.shared.set_log_level.lock().as_ref() {
+            set(ctx.store.config.loglevel);
+        }
+    }
     ctx.store.apply_config_change(&changed);
     ctx.out.ok();
     Ok(())

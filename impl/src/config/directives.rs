@@ -33,8 +33,8 @@ pub(crate) enum Kind {
     Enum(&'static [&'static str]),
     /// Any set of the names, given as several arguments (shutdown-on-sig*).
     Flags(&'static [&'static str]),
-    /// A string; `path_error`, when given, rejects values containing `/` with that message.
-    Str { path_error: Option<&'static str> },
+    /// A string, with an optional extra check.
+    Str(StrCheck),
     /// `save <seconds> <changes> [...]`, `save ""`.
     Save,
     /// `bind addr [addr ...]`, `-` prefix for optional addresses.
@@ -51,6 +51,18 @@ pub(crate) enum Kind {
     OomScoreAdjValues,
     /// `latency-tracking-info-percentiles <p> [...]`.
     LatencyPercentiles,
+}
+
+/// Extra validation of a string directive, with Redis's error texts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StrCheck {
+    None,
+    /// Refuses values containing `/` with the message (dbfilename, appendfilename, ...).
+    NoSlash(&'static str),
+    /// Letters, digits, `-` and `.` only (cluster-announce-hostname).
+    Hostname,
+    /// A valid `proc-title-template`.
+    ProcTitle,
 }
 
 /// Where Verdis keeps the value.
@@ -178,7 +190,7 @@ const fn int(min: i128, max: i128) -> Kind {
 const fn mem(min: i128, max: i128) -> Kind {
     Mem { min, max }
 }
-const STR: Kind = Str { path_error: None };
+const STR: Kind = Str(StrCheck::None);
 
 /// Every Redis 7.0.15 directive (as `CONFIG GET *` lists them, plus the hidden ones).
 #[rustfmt::skip]
@@ -207,7 +219,7 @@ pub(crate) static DIRECTIVES: &[Spec] = &[
     spec!("daemonize", None, IMMUTABLE, Bool, bool_field!(daemonize), "no", Native),
     // ---- Persistence (RDB settings stored for the persistence code; AOF refused).
     spec!("dir", None, PROTECTED, Dir, Slot::Special, "", Native),
-    spec!("dbfilename", None, PROTECTED, Str { path_error: Some("dbfilename can't be a path, just a filename") }, str_field!(dbfilename), "dump.rdb", Native),
+    spec!("dbfilename", None, PROTECTED, Str(StrCheck::NoSlash("dbfilename can't be a path, just a filename")), str_field!(dbfilename), "dump.rdb", Native),
     spec!("save", None, MULTI_ARG, Save, Slot::Special, "", Native),
     spec!("rdbcompression", None, 0, Bool, bool_field!(rdbcompression), "yes", Native),
     spec!("rdbchecksum", None, IMMUTABLE, Bool, bool_field!(rdbchecksum), "yes", Native),
@@ -247,7 +259,7 @@ pub(crate) static DIRECTIVES: &[Spec] = &[
     spec!("cluster-node-timeout", None, 0, int(0, LONG_MAX), Slot::Stored, "15000", Ignored),
     spec!("cluster-port", None, IMMUTABLE, int(0, 65535), Slot::Stored, "0", Ignored),
     spec!("cluster-announce-ip", None, 0, STR, Slot::Stored, "", Ignored),
-    spec!("cluster-announce-hostname", None, 0, STR, Slot::Stored, "", Ignored),
+    spec!("cluster-announce-hostname", None, 0, Str(StrCheck::Hostname), Slot::Stored, "", Ignored),
     spec!("cluster-announce-port", None, 0, int(0, 65535), Slot::Stored, "0", Ignored),
     spec!("cluster-announce-bus-port", None, 0, int(0, 65535), Slot::Stored, "0", Ignored),
     spec!("cluster-announce-tls-port", None, 0, int(0, 65535), Slot::Stored, "0", Ignored),
@@ -290,7 +302,7 @@ pub(crate) static DIRECTIVES: &[Spec] = &[
     spec!("supervised", None, IMMUTABLE, Enum(&["upstart", "systemd", "auto", "no"]), Slot::Stored, "no", Ignored),
     spec!("always-show-logo", None, IMMUTABLE, Bool, Slot::Stored, "no", Ignored),
     spec!("set-proc-title", None, IMMUTABLE, Bool, Slot::Stored, "yes", Ignored),
-    spec!("proc-title-template", None, 0, STR, Slot::Stored, "{title} {listen-addr} {server-mode}", Ignored),
+    spec!("proc-title-template", None, 0, Str(StrCheck::ProcTitle), Slot::Stored, "{title} {listen-addr} {server-mode}", Ignored),
     spec!("syslog-enabled", None, IMMUTABLE, Bool, Slot::Stored, "no", Ignored),
     spec!("syslog-ident", None, IMMUTABLE, STR, Slot::Stored, "redis", Ignored),
     spec!("syslog-facility", None, IMMUTABLE, Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), Slot::Stored, "local0", Ignored),
@@ -326,8 +338,8 @@ pub(crate) static DIRECTIVES: &[Spec] = &[
     spec!("stop-writes-on-bgsave-error", None, 0, Bool, Slot::Stored, "yes", Ignored),
     spec!("rdb-del-sync-files", None, 0, Bool, Slot::Stored, "no", Ignored),
     spec!("rdb-save-incremental-fsync", None, 0, Bool, Slot::Stored, "yes", Ignored),
-    spec!("appendfilename", None, IMMUTABLE, Str { path_error: Some("appendfilename can't be a path, just a filename") }, Slot::Stored, "appendonly.aof", Ignored),
-    spec!("appenddirname", None, IMMUTABLE, Str { path_error: Some("appenddirname can't be a path, just a dirname") }, Slot::Stored, "appendonlydir", Ignored),
+    spec!("appendfilename", None, IMMUTABLE, Str(StrCheck::NoSlash("appendfilename can't be a path, just a filename")), Slot::Stored, "appendonly.aof", Ignored),
+    spec!("appenddirname", None, IMMUTABLE, Str(StrCheck::NoSlash("appenddirname can't be a path, just a dirname")), Slot::Stored, "appendonlydir", Ignored),
     spec!("appendfsync", None, 0, Enum(&["everysec", "always", "no"]), Slot::Stored, "everysec", Ignored),
     spec!("no-appendfsync-on-rewrite", None, 0, Bool, Slot::Stored, "no", Ignored),
     spec!("auto-aof-rewrite-percentage", None, 0, int(0, INT_MAX), Slot::Stored, "100", Ignored),

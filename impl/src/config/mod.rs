@@ -50,6 +50,9 @@ pub use load::load;
 /// The Redis version whose configuration Verdis follows.
 pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
+/// CONFIG SET repl-backlog-size never goes below this (Redis `CONFIG_REPL_BACKLOG_MIN_SIZE`).
+pub const REPL_BACKLOG_MIN_BYTES: u64 = 16 * 1024;
+
 /// `loglevel`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogLevel {
@@ -612,6 +615,10 @@ impl Config {
                 check_dir(d).map_err(|e| fail(&e))?;
             }
             next.store(spec, parsed, StoreMode::Replace);
+            // Redis resizes the backlog to at least 16kb when it is set at run time.
+            if spec.name == "repl-backlog-size" {
+                next.repl_backlog_size = next.repl_backlog_size.max(REPL_BACKLOG_MIN_BYTES);
+            }
             if let Some(why) = next.refusal(spec) {
                 return Err(fail(&format!("not supported by Verdis: {why}")));
             }

@@ -3,7 +3,7 @@
 //! multi-argument directives (save, bind, client-output-buffer-limit, replicaof, ...).
 //! Also `sdscatrepr`-style quoting, used for command-line options and CONFIG REWRITE.
 
-use super::directives::Kind;
+use super::directives::{Kind, StrCheck};
 use super::{BindAddr, ObufClass, ObufLimit, ReplicaOf, SavePoint};
 
 /// Redis accepts at most this many `bind` addresses (`CONFIG_BINDADDR_MAX`).
@@ -83,12 +83,10 @@ pub(crate) fn parse_value(kind: Kind, args: &[&[u8]]) -> Result<Parsed, String> 
                 .ok_or_else(|| enum_error(names))
         }
         Kind::Flags(names) => parse_flags(names, args).map(Parsed::Str),
-        Kind::Str { path_error } => {
+        Kind::Str(check) => {
             let s = utf8(one()?)?;
-            match path_error {
-                Some(msg) if s.contains('/') => Err(msg.to_string()),
-                _ => Ok(Parsed::Str(s)),
-            }
+            check_str(check, &s)?;
+            Ok(Parsed::Str(s))
         }
         Kind::Save => parse_save(args).map(Parsed::Save),
         Kind::Bind => parse_bind(args).map(Parsed::Bind),
@@ -105,6 +103,56 @@ fn utf8(a: &[u8]) -> Result<String, String> {
     String::from_utf8(a.to_vec()).map_err(|_| {
         "argument must be valid UTF-8 (Verdis keeps configuration strings as UTF-8)".to_string()
     })
+}
+
+fn check_str(check: StrCheck, s: &str) -> Result<(), String> {
+    match check {
+        StrCheck::None => Ok(()),
+        StrCheck::NoSlash(msg) if s.contains('/') => Err(msg.to_string()),
+        StrCheck::NoSlash(_) => Ok(()),
+        StrCheck::Hostname => {
+            if s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') {
+                Ok(())
+            } else {
+                Err("Hostnames may only contain alphanumeric characters, hyphens or dots".to_string())
+            }
+        }
+        StrCheck::ProcTitle => {
+            if proc_title_is_valid(s) {
+                Ok(())
+            } else {
+                Err("template format is invalid or contains unknown variables".to_string())
+            }
+        }
+    }
+}
+
+/// Redis's `validateProcTitleTemplate`: every `{variable}` is known, braces balance, and the
+/// expansion with an empty title is not blank. Variables that may expand to nothing in a
+/// standalone server (server mode, unix socket, config file) count as empty.
+fn proc_title_is_valid(template: &str) -> bool {
+    const NON_EMPTY: &[&str] = &["listen-addr", "port", "tls-port"];
+    const EMPTY: &[&str] = &["title", "server-mode", "unixsocket", "config-file"];
+    let mut expanded = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        expanded.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            return false;
+        };
+        let var = &rest[open + 1..open + close];
+        if NON_EMPTY.contains(&var) {
+            expanded.push('x');
+        } else if !EMPTY.contains(&var) {
+            return false;
+        }
+        rest = &rest[open + close + 1..];
+    }
+    if rest.contains('}') {
+        return false;
+    }
+    expanded.push_str(rest);
+    !expanded.trim_matches(' ').is_empty()
 }
 
 fn check_range(v: i128, min: i128, max: i128) -> Result<i128, String> {
@@ -292,6 +340,9 @@ fn parse_replicaof(args: &[&[u8]]) -> Result<Option<ReplicaOf>, String> {
 }
 
 fn parse_flags(names: &[&str], args: &[&[u8]]) -> Result<String, String> {
+    if args.is_empty() {
+        return Err(enum_error(names));
+    }
     let mut set = vec![false; names.len()];
     for a in args {
         let i = names
