@@ -232,6 +232,9 @@ impl Store {
     }
 }
 
+/// Applies a log level to the running logger.
+pub type LogLevelSetter = Box<dyn Fn(crate::config::LogLevel) + Send + Sync>;
+
 /// State shared by all tasks: the locked store, the client registry, identity.
 pub struct Shared {
     pub store: Mutex<Store>,
@@ -248,7 +251,7 @@ pub struct Shared {
     /// The accept tasks of the current listeners (replaced by CONFIG SET port/bind).
     pub listeners: Mutex<Vec<tokio::task::AbortHandle>>,
     /// Applies a new log level (CONFIG SET loglevel); set by main once logging is up.
-    pub set_log_level: Mutex<Option<Box<dyn Fn(crate::config::LogLevel) + Send + Sync>>>,
+    pub set_log_level: Mutex<Option<LogLevelSetter>>,
 }
 
 impl Shared {
