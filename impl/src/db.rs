@@ -1,10 +1,18 @@
 //! The keyspace: 16 (by default) databases of keys, their expiry times, and the bookkeeping
 //! that every write needs (WATCH, the replication stream, change counters).
 //!
-//! Each [`Db`] keeps two tables, as Redis does: `dict` (key -> value) and `expires`
-//! (key -> absolute unix time in ms) for keys with a TTL. Both are insertion-ordered hash maps
-//! (indexmap), which gives O(1) random sampling (RANDOMKEY, the active expiry cycle) and a SCAN
-//! cursor over positions; see [`Db::scan`] for why that cursor keeps SCAN's guarantee.
+//! Each [`Db`] is split into [`SHARDS_PER_DB`] shards by a hash of the key, and each shard
+//! keeps two tables, as Redis does: `dict` (key -> value) and `expires` (key -> absolute unix
+//! time in ms) for keys with a TTL. Both are insertion-ordered hash maps (indexmap), which
+//! gives O(1) random sampling (RANDOMKEY, the active expiry cycle) and a SCAN cursor over
+//! positions; see [`Db::scan`] for why that cursor keeps SCAN's guarantee.
+//!
+//! Shards are the unit of copy-on-write: a shard sits behind an `Arc`, a snapshot of the
+//! whole data set ([`Keyspace::snapshot`]) clones the `Arc`s only, and the first write to a
+//! shard that a snapshot still holds copies that one shard (`Arc::make_mut`). This is how
+//! Verdis gets what Redis gets from `fork()` for BGSAVE and full resyncs: the snapshot is taken
+//! in O(number of shards) under the lock, written out by another thread, and a writer waits at
+//! most for the copy of one shard (1/256 of a db).
 //!
 //! Expiry follows Redis: on a master a key past its time is deleted when touched (lazy) or when
 //! the active cycle samples it, and the deletion is propagated as `DEL key`; on a replica
@@ -19,8 +27,39 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use rand::Rng;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::{Arc, OnceLock};
 
-pub type Map<K, V> = IndexMap<K, V, ahash::RandomState>;
+/// Shards per database (a power of two).
+pub const SHARDS_PER_DB: usize = 256;
+
+/// The hasher of the keyspace tables: ahash with per-process random seeds, and no state in
+/// each table (the tables are many: one pair per shard).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasher;
+
+static TABLE_SEEDS: OnceLock<ahash::RandomState> = OnceLock::new();
+static SHARD_SEEDS: OnceLock<ahash::RandomState> = OnceLock::new();
+
+impl BuildHasher for KeyHasher {
+    type Hasher = ahash::AHasher;
+    fn build_hasher(&self) -> ahash::AHasher {
+        TABLE_SEEDS
+            .get_or_init(ahash::RandomState::new)
+            .build_hasher()
+    }
+}
+
+/// The shard a key lives in. Seeded independently of the tables' hash, so the keys of one
+/// shard still spread over the whole hash range inside their tables.
+fn shard_of(key: &[u8]) -> usize {
+    let h = SHARD_SEEDS
+        .get_or_init(ahash::RandomState::new)
+        .hash_one(key);
+    (h as usize) & (SHARDS_PER_DB - 1)
+}
+
+pub type Map<K, V> = IndexMap<K, V, KeyHasher>;
 
 /// A stored value. Verdis stores strings today; other types arrive with their own variants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,44 +100,146 @@ pub enum ExpiryPolicy {
     Hide,
 }
 
-/// One database.
-#[derive(Default)]
-pub struct Db {
+/// One shard of a database.
+#[derive(Clone, Default)]
+pub struct Shard {
     pub dict: Map<SBytes, Value>,
     pub expires: Map<SBytes, i64>,
 }
 
+/// One database: [`SHARDS_PER_DB`] copy-on-write shards.
+#[derive(Clone)]
+pub struct Db {
+    shards: Vec<Arc<Shard>>,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Db {
+            shards: (0..SHARDS_PER_DB)
+                .map(|_| Arc::new(Shard::default()))
+                .collect(),
+        }
+    }
+}
+
+/// Cursor encoding for SCAN: shard index in the high bits, position in the low bits.
+const CURSOR_POS_BITS: u32 = 40;
+const CURSOR_POS_MASK: u64 = (1 << CURSOR_POS_BITS) - 1;
+
 impl Db {
     pub fn len(&self) -> usize {
-        self.dict.len()
+        self.shards.iter().map(|s| s.dict.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.dict.is_empty()
+        self.shards.iter().all(|s| s.dict.is_empty())
+    }
+
+    /// Keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.shards.iter().map(|s| s.expires.len()).sum()
+    }
+
+    fn shard(&self, key: &[u8]) -> &Shard {
+        &self.shards[shard_of(key)]
+    }
+
+    /// The shard of `key`, for writing: copied first if a snapshot still shares it.
+    fn shard_mut(&mut self, key: &[u8]) -> &mut Shard {
+        Arc::make_mut(&mut self.shards[shard_of(key)])
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&Value> {
+        self.shard(key).dict.get(key)
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.shard(key).dict.contains_key(key)
+    }
+
+    /// A value to modify in place; None (and no copy) if the key is absent.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        if !self.contains(key) {
+            return None;
+        }
+        self.shard_mut(key).dict.get_mut(key)
+    }
+
+    /// Stores a value (a new key or a replacement); the TTL is left as it is.
+    pub fn insert(&mut self, key: &[u8], value: Value) {
+        let shard = self.shard_mut(key);
+        match shard.dict.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                shard.dict.insert(SBytes::new(key), value);
+            }
+        }
     }
 
     /// The absolute expiry time of `key` in unix ms, if it has one.
     pub fn expire_at(&self, key: &[u8]) -> Option<i64> {
-        if self.expires.is_empty() {
+        let shard = self.shard(key);
+        if shard.expires.is_empty() {
             return None;
         }
-        self.expires.get(key).copied()
+        shard.expires.get(key).copied()
     }
 
     fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
         matches!(self.expire_at(key), Some(at) if at <= now_ms)
     }
 
-    fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        let v = self.dict.swap_remove(key)?;
-        if !self.expires.is_empty() {
-            self.expires.swap_remove(key);
+    /// Sets the expiry of an existing key.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: i64) {
+        let shard = self.shard_mut(key);
+        debug_assert!(shard.dict.contains_key(key));
+        match shard.expires.get_mut(key) {
+            Some(slot) => *slot = at_ms,
+            None => {
+                shard.expires.insert(SBytes::new(key), at_ms);
+            }
+        }
+    }
+
+    /// Removes the TTL of a key; returns whether it had one.
+    pub fn remove_expire(&mut self, key: &[u8]) -> bool {
+        if self.expire_at(key).is_none() {
+            return false;
+        }
+        self.shard_mut(key).expires.swap_remove(key).is_some()
+    }
+
+    /// Removes a key and its TTL.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        if !self.contains(key) {
+            return None;
+        }
+        let shard = self.shard_mut(key);
+        let v = shard.dict.swap_remove(key)?;
+        if !shard.expires.is_empty() {
+            shard.expires.swap_remove(key);
         }
         Some(v)
     }
 
-    /// One step of SCAN: visits up to `count` table positions starting below `cursor` and going
-    /// down, and returns the next cursor (0 when done) and the keys at those positions.
+    /// Every key with its value and expiry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&SBytes, &Value, Option<i64>)> {
+        self.shards.iter().flat_map(|s| {
+            s.dict.iter().map(move |(k, v)| {
+                let at = if s.expires.is_empty() {
+                    None
+                } else {
+                    s.expires.get(k).copied()
+                };
+                (k, v, at)
+            })
+        })
+    }
+
+    /// One step of SCAN: visits up to `count` table positions and returns the next cursor
+    /// (0 when done) and the keys at those positions. Shards are visited in order, each from its
+    /// last position down to 0.
     ///
     /// Why downwards: indexmap removes by moving the last entry into the hole. Entries not yet
     /// visited sit at positions below the cursor; only the last entry ever moves, and it moves
@@ -106,22 +247,74 @@ impl Db {
     /// can at worst be visited twice. That is SCAN's guarantee: every key present for the whole
     /// iteration is returned at least once, some may be returned twice.
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<SBytes>) {
-        let len = self.dict.len() as u64;
-        let mut next = if cursor == 0 || cursor > len {
-            len
+        let mut shard = (cursor >> CURSOR_POS_BITS) as usize;
+        let low = cursor & CURSOR_POS_MASK;
+        // Cursor 0 starts shard 0 from its top; a low part of all ones does the same for
+        // the shard named in the high bits.
+        let mut pos = if cursor == 0 || low == CURSOR_POS_MASK {
+            u64::MAX
         } else {
-            cursor
+            low
         };
         let mut out = Vec::with_capacity(count.min(1024));
         let mut visited = 0;
-        while next > 0 && visited < count {
-            next -= 1;
-            visited += 1;
-            if let Some((k, _)) = self.dict.get_index(next as usize) {
-                out.push(k.clone());
+        while shard < SHARDS_PER_DB {
+            let s = &self.shards[shard];
+            let len = s.dict.len() as u64;
+            if pos > len {
+                pos = len;
+            }
+            while pos > 0 && visited < count {
+                pos -= 1;
+                visited += 1;
+                if let Some((k, _)) = s.dict.get_index(pos as usize) {
+                    out.push(k.clone());
+                }
+            }
+            if pos > 0 {
+                return (((shard as u64) << CURSOR_POS_BITS) | pos, out);
+            }
+            shard += 1;
+            pos = u64::MAX;
+            if visited >= count {
+                break;
             }
         }
-        (next, out)
+        if shard >= SHARDS_PER_DB {
+            return (0, out);
+        }
+        (((shard as u64) << CURSOR_POS_BITS) | CURSOR_POS_MASK, out)
+    }
+
+    /// A random key, or None if the db is empty.
+    pub fn random_key(&self, rng: &mut impl Rng) -> Option<SBytes> {
+        for _ in 0..SHARDS_PER_DB * 2 {
+            let s = &self.shards[rng.gen_range(0..SHARDS_PER_DB)];
+            if s.dict.is_empty() {
+                continue;
+            }
+            return s
+                .dict
+                .get_index(rng.gen_range(0..s.dict.len()))
+                .map(|(k, _)| k.clone());
+        }
+        // Sparse db: fall back to the first non-empty shard from a random start.
+        let start = rng.gen_range(0..SHARDS_PER_DB);
+        (0..SHARDS_PER_DB)
+            .map(|i| &self.shards[(start + i) % SHARDS_PER_DB])
+            .find(|s| !s.dict.is_empty())
+            .and_then(|s| s.dict.get_index(rng.gen_range(0..s.dict.len())))
+            .map(|(k, _)| k.clone())
+    }
+
+    /// A random key with a TTL and its expiry time.
+    pub fn random_volatile(&self, rng: &mut impl Rng) -> Option<(SBytes, i64)> {
+        let start = rng.gen_range(0..SHARDS_PER_DB);
+        (0..SHARDS_PER_DB)
+            .map(|i| &self.shards[(start + i) % SHARDS_PER_DB])
+            .find(|s| !s.expires.is_empty())
+            .and_then(|s| s.expires.get_index(rng.gen_range(0..s.expires.len())))
+            .map(|(k, at)| (k.clone(), *at))
     }
 }
 
@@ -245,7 +438,7 @@ impl Keyspace {
             self.stats.keyspace_misses += 1;
             return None;
         }
-        let v = self.dbs[db as usize].dict.get(key);
+        let v = self.dbs[db as usize].get(key);
         if v.is_some() {
             self.stats.keyspace_hits += 1;
         } else {
@@ -259,7 +452,7 @@ impl Keyspace {
         if self.expire_if_needed(db, key, now_ms) {
             return None;
         }
-        self.dbs[db as usize].dict.get(key)
+        self.dbs[db as usize].get(key)
     }
 
     /// Whether `key` exists (expired keys do not).
@@ -275,14 +468,9 @@ impl Keyspace {
     /// Stores `value` at `key`. Without `keep_ttl` any TTL is removed, as SET does.
     pub fn set(&mut self, db: u32, key: &[u8], value: Value, keep_ttl: bool) {
         let d = &mut self.dbs[db as usize];
-        match d.dict.get_mut(key) {
-            Some(slot) => *slot = value,
-            None => {
-                d.dict.insert(SBytes::new(key), value);
-            }
-        }
-        if !keep_ttl && !d.expires.is_empty() {
-            d.expires.swap_remove(key);
+        d.insert(key, value);
+        if !keep_ttl {
+            d.remove_expire(key);
         }
         self.touch(db, key);
         self.dirty += 1;
@@ -291,7 +479,7 @@ impl Keyspace {
     /// Replaces the value of an existing key in place, keeping its TTL (APPEND, INCR...).
     /// Returns false if the key does not exist.
     pub fn overwrite(&mut self, db: u32, key: &[u8], value: Value) -> bool {
-        let Some(slot) = self.dbs[db as usize].dict.get_mut(key) else {
+        let Some(slot) = self.dbs[db as usize].get_mut(key) else {
             return false;
         };
         *slot = value;
@@ -315,21 +503,14 @@ impl Keyspace {
 
     /// Sets the absolute expiry of an existing key.
     pub fn set_expire(&mut self, db: u32, key: &[u8], at_ms: i64) {
-        let d = &mut self.dbs[db as usize];
-        debug_assert!(d.dict.contains_key(key));
-        match d.expires.get_mut(key) {
-            Some(slot) => *slot = at_ms,
-            None => {
-                d.expires.insert(SBytes::new(key), at_ms);
-            }
-        }
+        self.dbs[db as usize].set_expire(key, at_ms);
         self.touch(db, key);
         self.dirty += 1;
     }
 
     /// Removes the TTL of a key. Returns whether it had one.
     pub fn persist(&mut self, db: u32, key: &[u8]) -> bool {
-        let removed = self.dbs[db as usize].expires.swap_remove(key).is_some();
+        let removed = self.dbs[db as usize].remove_expire(key);
         if removed {
             self.touch(db, key);
             self.dirty += 1;
@@ -340,7 +521,7 @@ impl Keyspace {
     /// Empties one database. Returns the number of keys removed.
     pub fn flush_db(&mut self, db: u32) -> u64 {
         let d = &mut self.dbs[db as usize];
-        let n = d.dict.len() as u64;
+        let n = d.len() as u64;
         *d = Db::default();
         self.break_watches_in_db(db);
         self.dirty += n;
@@ -361,14 +542,10 @@ impl Keyspace {
 
     /// A random live key, or None. Expired keys met on the way are expired.
     pub fn random_key(&mut self, db: u32, now_ms: i64) -> Option<SBytes> {
+        let mut rng = rand::thread_rng();
         // Bounded: a db full of expired keys on a replica would otherwise loop forever.
         for _ in 0..100 {
-            let d = &self.dbs[db as usize];
-            if d.dict.is_empty() {
-                return None;
-            }
-            let i = rand::thread_rng().gen_range(0..d.dict.len());
-            let key = d.dict.get_index(i).map(|(k, _)| k.clone())?;
+            let key = self.dbs[db as usize].random_key(&mut rng)?;
             if !self.expire_if_needed(db, &key, now_ms) {
                 return Some(key);
             }
@@ -376,10 +553,20 @@ impl Keyspace {
         None
     }
 
+    /// A cheap copy of every database that later writes do not change (copy-on-write shards).
+    pub fn snapshot(&self) -> Vec<Db> {
+        self.dbs.clone()
+    }
+
     /// Live keys of `db` matching `filter`; expired keys are expired on the way.
     pub fn keys(&mut self, db: u32, now_ms: i64, filter: impl Fn(&[u8]) -> bool) -> Vec<SBytes> {
         let d = &self.dbs[db as usize];
-        let candidates: Vec<SBytes> = d.dict.keys().filter(|k| filter(k)).cloned().collect();
+        let candidates: Vec<SBytes> = d
+            .iter()
+            .map(|(k, _, _)| k)
+            .filter(|k| filter(k))
+            .cloned()
+            .collect();
         candidates
             .into_iter()
             .filter(|k| !self.expire_if_needed(db, k, now_ms))
@@ -411,24 +598,17 @@ impl Keyspace {
         let mut rng = rand::thread_rng();
         for db in 0..self.db_count() {
             loop {
-                let d = &self.dbs[db as usize];
-                let n = d.expires.len();
+                let n = self.dbs[db as usize].expires_len();
                 if n == 0 {
                     break;
                 }
                 let mut expired_here = 0usize;
                 let sample = KEYS_PER_LOOP.min(n);
                 for _ in 0..sample {
-                    let d = &self.dbs[db as usize];
-                    if d.expires.is_empty() {
-                        break;
-                    }
-                    let i = rng.gen_range(0..d.expires.len());
-                    let Some((k, &at)) = d.expires.get_index(i) else {
+                    let Some((k, at)) = self.dbs[db as usize].random_volatile(&mut rng) else {
                         break;
                     };
                     if at <= now_ms {
-                        let k = k.clone();
                         self.delete_expired(db, &k);
                         expired_here += 1;
                     }
@@ -505,14 +685,14 @@ impl Keyspace {
     pub fn digest(&self) -> [u8; 20] {
         let mut final_digest = [0u8; 20];
         for (id, d) in self.dbs.iter().enumerate() {
-            if d.dict.is_empty() {
+            if d.is_empty() {
                 continue;
             }
             mix_digest(&mut final_digest, &(id as u32).to_be_bytes());
-            for (k, v) in d.dict.iter() {
+            for (k, v, at) in d.iter() {
                 let mut digest = [0u8; 20];
                 mix_digest(&mut digest, k);
-                mix_object_digest(&mut digest, v, d.expire_at(k).is_some());
+                mix_object_digest(&mut digest, v, at.is_some());
                 // Redis's xorDigest hashes what it mixes in: final ^= SHA1(key-value digest).
                 xor_digest(&mut final_digest, &digest);
             }
@@ -524,7 +704,7 @@ impl Keyspace {
     pub fn value_digest(&self, db: u32, key: &[u8]) -> [u8; 20] {
         let d = &self.dbs[db as usize];
         let mut digest = [0u8; 20];
-        if let Some(v) = d.dict.get(key) {
+        if let Some(v) = d.get(key) {
             mix_object_digest(&mut digest, v, d.expire_at(key).is_some());
         }
         digest
@@ -616,6 +796,49 @@ mod tests {
         for i in (0..1000).step_by(2) {
             assert!(seen.contains(format!("k{i}").as_bytes()), "k{i} missed");
         }
+    }
+
+    #[test]
+    fn a_snapshot_does_not_see_later_writes() {
+        let mut ks = Keyspace::new(2);
+        for i in 0..2000 {
+            ks.set(0, format!("k{i}").as_bytes(), s("old"), false);
+        }
+        ks.set_expire(0, b"k1", 99);
+        let snap = ks.snapshot();
+        for i in 0..2000 {
+            ks.set(0, format!("k{i}").as_bytes(), s("new"), false);
+        }
+        ks.delete(0, b"k5", 0);
+        ks.set(1, b"other", s("x"), false);
+        assert_eq!(snap[0].len(), 2000);
+        assert!(snap[0].iter().all(|(_, v, _)| *v == s("old")));
+        assert_eq!(snap[0].expire_at(b"k1"), Some(99));
+        assert_eq!(ks.expire_at(0, b"k1"), None);
+        assert!(snap[1].is_empty());
+        assert_eq!(ks.db(0).len(), 1999);
+    }
+
+    #[test]
+    fn scan_visits_each_key_once_when_nothing_changes() {
+        let mut ks = Keyspace::new(1);
+        for i in 0..5000 {
+            ks.set(0, format!("k{i}").as_bytes(), s("v"), false);
+        }
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = ks.scan(0, cursor, 100, 0);
+            assert!(keys.len() <= 100);
+            seen.extend(keys);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 5000);
+        let unique: HashSet<_> = seen.into_iter().collect();
+        assert_eq!(unique.len(), 5000);
     }
 
     #[test]

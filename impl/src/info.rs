@@ -231,7 +231,7 @@ fn section(out: &mut String, name: &str, shared: &Shared, store: &Store) {
                     w,
                     "db{i}:keys={},expires={},avg_ttl=0\r\n",
                     db.len(),
-                    db.expires.len()
+                    db.expires_len()
                 );
             }
         }

@@ -300,7 +300,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             }
         }
         if let Some(t) = &type_filter {
-            let ty = ctx.store.ks.db(db).dict.get(&k[..]).map(|v| v.type_name());
+            let ty = ctx.store.ks.db(db).get(&k[..]).map(|v| v.type_name());
             if !ty.is_some_and(|ty| t.eq_ignore_ascii_case(ty.as_bytes())) {
                 continue;
             }

@@ -111,10 +111,15 @@ fn check_str(check: StrCheck, s: &str) -> Result<(), String> {
         StrCheck::NoSlash(msg) if s.contains('/') => Err(msg.to_string()),
         StrCheck::NoSlash(_) => Ok(()),
         StrCheck::Hostname => {
-            if s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') {
+            if s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+            {
                 Ok(())
             } else {
-                Err("Hostnames may only contain alphanumeric characters, hyphens or dots".to_string())
+                Err(
+                    "Hostnames may only contain alphanumeric characters, hyphens or dots"
+                        .to_string(),
+                )
             }
         }
         StrCheck::ProcTitle => {

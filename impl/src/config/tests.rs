@@ -600,6 +600,10 @@ fn config_set_errors_are_redis_texts() {
         (&[("save", "1 2 3")], "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"),
         (&[("slave-priority", "-1")], "ERR CONFIG SET failed (possibly related to argument 'slave-priority') - argument must be between 0 and 2147483647 inclusive"),
         (&[("maxmemory-clients", "200%")], "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"),
+        (&[("cluster-announce-hostname", "a b")], "ERR CONFIG SET failed (possibly related to argument 'cluster-announce-hostname') - Hostnames may only contain alphanumeric characters, hyphens or dots"),
+        (&[("proc-title-template", "{title}")], "ERR CONFIG SET failed (possibly related to argument 'proc-title-template') - template format is invalid or contains unknown variables"),
+        (&[("proc-title-template", "{bogus} x")], "ERR CONFIG SET failed (possibly related to argument 'proc-title-template') - template format is invalid or contains unknown variables"),
+        (&[("shutdown-on-sigint", "")], "ERR CONFIG SET failed (possibly related to argument 'shutdown-on-sigint') - argument(s) must be one of the following: default, save, nosave, now, force"),
         (&[("notify-keyspace-events", "Q")], "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
     ];
     for (pairs, msg) in cases {
@@ -696,6 +700,12 @@ fn config_set_values_render_back_like_redis() {
     )
     .expect("sets");
     assert_eq!(get1(&c, "latency-tracking-info-percentiles"), "50 99 99.9");
+    set(&mut c, &[("repl-backlog-size", "1")]).expect("sets");
+    assert_eq!(
+        c.repl_backlog_size, 16384,
+        "CONFIG SET resizes to at least 16kb like Redis"
+    );
+    set(&mut c, &[("proc-title-template", "x {title} {port}")]).expect("sets");
     set(&mut c, &[("shutdown-on-sigint", "now save")]).expect("sets");
     assert_eq!(get1(&c, "shutdown-on-sigint"), "save now");
 }
