@@ -16,3 +16,6 @@ cargo build --release --workspace --bins --locked
 
 echo "== tests"
 cargo test --release --workspace --locked -- --test-threads=2
+
+echo "== benchmark harness smoke run (tiny counts; the full run is documented in docs/performance.md)"
+./target/release/verdis-bench --smoke > /dev/null

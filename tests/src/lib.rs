@@ -34,13 +34,18 @@ pub fn verdis_binary() -> PathBuf {
     if let Ok(p) = std::env::var("VERDIS_SERVER_BIN") {
         return PathBuf::from(p);
     }
-    // Test executables live in target/<profile>/deps/.
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable is inside target/<profile>/deps");
-    let bin = profile_dir.join("verdis-server");
+    // Test executables live in target/<profile>/deps/, tools like verdis-bench in
+    // target/<profile>/.
+    let exe = std::env::current_exe().expect("the executable has a path");
+    let dir = exe.parent().expect("the executable is in a directory");
+    let here = dir.join("verdis-server");
+    let bin = if here.exists() {
+        here
+    } else {
+        dir.parent()
+            .map(|p| p.join("verdis-server"))
+            .unwrap_or(here)
+    };
     assert!(
         bin.exists(),
         "{} is missing: build it first (`cargo build --workspace --bins`, which scripts/test.sh does)",

@@ -1,0 +1,452 @@
+//! `verdis-bench`: Verdis against redis-server 7.0 in the same run, on the same machine.
+//!
+//! Every figure starts both servers with equivalent configuration (loopback, no persistence),
+//! runs the same load against each, alternating Verdis and Redis (A B A B ...) for `--rounds`
+//! rounds, and reports the median ratio Verdis / Redis with its min and max: absolute numbers
+//! on a shared machine are noisy, ratios measured back to back much less so.
+//!
+//! ```text
+//! verdis-bench [--rounds N] [--smoke] [--out docs/performance.md] [--only fig1,fig2]
+//! ```
+//! `--smoke` uses tiny counts and one round (CI runs it so the harness cannot rot);
+//! `--out` rewrites the Markdown report with the figures, the commands and the machine.
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use verdis_tests::{info_field, require_program, text, Conn, Kind, Server};
+
+struct Opts {
+    rounds: usize,
+    smoke: bool,
+    out: Option<String>,
+    only: Option<Vec<String>>,
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts {
+        rounds: 5,
+        smoke: false,
+        out: None,
+        only: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--rounds" => {
+                i += 1;
+                o.rounds = args.get(i).and_then(|v| v.parse().ok()).unwrap_or(5);
+            }
+            "--smoke" => o.smoke = true,
+            "--out" => {
+                i += 1;
+                o.out = args.get(i).cloned();
+            }
+            "--only" => {
+                i += 1;
+                o.only = args
+                    .get(i)
+                    .map(|v| v.split(',').map(|s| s.to_string()).collect());
+            }
+            other => {
+                eprintln!("unknown option {other}");
+                std::process::exit(2);
+            }
+        }
+        i += 1;
+    }
+    if o.smoke {
+        o.rounds = 1;
+    }
+    o
+}
+
+/// One measured quantity of one figure, per round for each server.
+#[derive(Default, Clone)]
+struct Series {
+    verdis: Vec<f64>,
+    redis: Vec<f64>,
+}
+
+impl Series {
+    fn push(&mut self, kind: Kind, v: f64) {
+        match kind {
+            Kind::Verdis => self.verdis.push(v),
+            Kind::Redis => self.redis.push(v),
+        }
+    }
+
+    /// Per-round ratios Verdis / Redis.
+    fn ratios(&self) -> Vec<f64> {
+        self.verdis
+            .iter()
+            .zip(&self.redis)
+            .map(|(v, r)| if *r > 0.0 { v / r } else { f64::NAN })
+            .collect()
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    (
+        f.iter().copied().fold(f64::INFINITY, f64::min),
+        f.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+/// A result row of the report.
+struct Row {
+    figure: String,
+    unit: String,
+    series: Series,
+    target: String,
+    /// Whether the median ratio meets the target.
+    pass: Option<bool>,
+    command: String,
+}
+
+/// One line of redis-benchmark's CSV output.
+struct BenchLine {
+    test: String,
+    rps: f64,
+    p99_ms: f64,
+}
+
+fn redis_benchmark(port: u16, args: &[&str]) -> Vec<BenchLine> {
+    let out = Command::new(require_program("redis-benchmark"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--csv"])
+        .args(args)
+        .output()
+        .expect("run redis-benchmark");
+    assert!(out.status.success(), "redis-benchmark failed: {out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<String> = l
+                .split(',')
+                .map(|x| x.trim_matches('"').to_string())
+                .collect();
+            Some(BenchLine {
+                test: f.first()?.clone(),
+                rps: f.get(1)?.parse().ok()?,
+                p99_ms: f.get(6)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Loads `n` keys `key:<i>` with `value` through a pipelined connection.
+fn load_keys(port: u16, n: usize, value: &str) {
+    let mut c = Conn::connect(port);
+    let batch = 1000;
+    let mut i = 0;
+    while i < n {
+        let end = (i + batch).min(n);
+        let mut req = Vec::new();
+        for k in i..end {
+            verdis_core::resp::encode_command(&["SET", &format!("key:{k:08}"), value], &mut req);
+        }
+        c.send_raw(&req);
+        c.read_raw_frames(end - i);
+        i = end;
+    }
+}
+
+fn start(kind: Kind) -> Server {
+    Server::start(kind, &[])
+}
+
+fn selected(o: &Opts, name: &str) -> bool {
+    o.only
+        .as_ref()
+        .is_none_or(|l| l.iter().any(|x| name.starts_with(x.as_str())))
+}
+
+/// SET and GET throughput (and p99) with redis-benchmark at a pipeline depth and value size.
+fn bench_set_get(o: &Opts, rows: &mut Vec<Row>, pipeline: u32, size: u32, target_ratio: f64) {
+    let name = format!("set_get_p{pipeline}_{size}b");
+    if !selected(o, &name) {
+        return;
+    }
+    let n = if o.smoke {
+        20_000
+    } else if pipeline > 1 {
+        2_000_000
+    } else {
+        200_000
+    };
+    let args_owned = [
+        "-t".to_string(),
+        "set,get".into(),
+        "-P".into(),
+        pipeline.to_string(),
+        "-c".into(),
+        "50".into(),
+        "-r".into(),
+        "100000".into(),
+        "-d".into(),
+        size.to_string(),
+        "-n".into(),
+        n.to_string(),
+    ];
+    let args: Vec<&str> = args_owned.iter().map(|s| s.as_str()).collect();
+    let mut set = Series::default();
+    let mut get = Series::default();
+    let mut set_p99 = Series::default();
+    let mut get_p99 = Series::default();
+    let servers = [start(Kind::Verdis), start(Kind::Redis)];
+    for round in 0..o.rounds {
+        for s in &servers {
+            let lines = redis_benchmark(s.port, &args);
+            for l in lines {
+                match l.test.as_str() {
+                    "SET" => {
+                        set.push(s.kind, l.rps);
+                        set_p99.push(s.kind, l.p99_ms);
+                    }
+                    "GET" => {
+                        get.push(s.kind, l.rps);
+                        get_p99.push(s.kind, l.p99_ms);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        eprintln!("{name}: round {} done", round + 1);
+    }
+    let command = format!("redis-benchmark {}", args.join(" "));
+    for (what, series) in [("SET", set), ("GET", get)] {
+        let pass = median(&series.ratios()) >= target_ratio;
+        rows.push(Row {
+            figure: format!("{what} -P {pipeline}, {size}-byte values"),
+            unit: "requests/s".into(),
+            series,
+            target: format!(">= {target_ratio:.2}x Redis"),
+            pass: Some(pass),
+            command: command.clone(),
+        });
+    }
+    if pipeline == 1 {
+        for (what, series) in [("SET", set_p99), ("GET", get_p99)] {
+            let pass = median(&series.ratios()) <= 1.0;
+            rows.push(Row {
+                figure: format!("{what} -P 1 p99 latency, {size}-byte values"),
+                unit: "ms".into(),
+                series,
+                target: "<= Redis's".into(),
+                pass: Some(pass),
+                command: command.clone(),
+            });
+        }
+    }
+}
+
+/// GET at -P 1 against Verdis as a fraction of PING at -P 1 against Verdis: the client's
+/// round trip is the ceiling; a server that adds little per command gets close to it.
+fn bench_ceiling(o: &Opts, rows: &mut Vec<Row>) {
+    if !selected(o, "ceiling") {
+        return;
+    }
+    let n = if o.smoke { 20_000 } else { 200_000 };
+    let n_s = n.to_string();
+    let args = ["-t", "ping_mbulk,get", "-P", "1", "-c", "50", "-n", &n_s];
+    let mut frac = Series::default();
+    let servers = [start(Kind::Verdis), start(Kind::Redis)];
+    for _ in 0..o.rounds {
+        for s in &servers {
+            let lines = redis_benchmark(s.port, &args);
+            let ping = lines.iter().find(|l| l.test == "PING_MBULK").map(|l| l.rps);
+            let get = lines.iter().find(|l| l.test == "GET").map(|l| l.rps);
+            if let (Some(p), Some(g)) = (ping, get) {
+                frac.push(s.kind, g / p);
+            }
+        }
+    }
+    let pass = median(&frac.verdis) >= 0.85;
+    rows.push(Row {
+        figure: "GET / PING throughput at -P 1 (same server)".into(),
+        unit: "fraction".into(),
+        series: frac,
+        target: "Verdis >= 0.85".into(),
+        pass: Some(pass),
+        command: format!("redis-benchmark {}", args.join(" ")),
+    });
+}
+
+/// RSS after loading 1M small keys, fresh servers each round.
+fn bench_memory(o: &Opts, rows: &mut Vec<Row>) {
+    if !selected(o, "memory") {
+        return;
+    }
+    let n = if o.smoke { 20_000 } else { 1_000_000 };
+    let mut rss = Series::default();
+    for _ in 0..o.rounds {
+        for kind in [Kind::Verdis, Kind::Redis] {
+            let s = start(kind);
+            load_keys(s.port, n, "0123456789");
+            let dbsize = s.conn().cmd(&["DBSIZE"]);
+            assert_eq!(text(&dbsize), n.to_string());
+            std::thread::sleep(Duration::from_millis(200));
+            rss.push(kind, rss_bytes(s.pid()) as f64);
+        }
+    }
+    let pass = median(&rss.ratios()) <= 1.0;
+    rows.push(Row {
+        figure: format!("RSS after loading {n} keys (key:%08d, 10-byte values)"),
+        unit: "bytes".into(),
+        series: rss,
+        target: "<= 1.0x Redis".into(),
+        pass: Some(pass),
+        command: "pipelined SET key:<i> 0123456789 in batches of 1000, then VmRSS".into(),
+    });
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().map(|l| l.to_string()))
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cores} cores ({cpu}), {}, Linux {}",
+        mem.split_whitespace().skip(1).collect::<Vec<_>>().join(" "),
+        kernel.trim()
+    )
+}
+
+fn fmt_value(v: f64, unit: &str) -> String {
+    match unit {
+        "bytes" => format!("{:.1} MiB", v / (1024.0 * 1024.0)),
+        "requests/s" => format!("{:.0}", v),
+        "fraction" => format!("{v:.3}"),
+        _ => format!("{v:.3}"),
+    }
+}
+
+fn report(rows: &[Row], o: &Opts) -> String {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let redis_version = {
+        let s = start(Kind::Redis);
+        let info = text(&s.conn().cmd(&["INFO", "server"]));
+        info_field(&info, "redis_version").unwrap_or_default()
+    };
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Performance: Verdis against redis-server in the same run\n"
+    );
+    let _ = writeln!(
+        md,
+        "Generated by `cargo run --release -p verdis-tests --bin verdis-bench -- --out docs/performance.md` \
+         on {date}, commit `{commit}`, {} round(s) per figure, servers alternated A B A B.\n",
+        o.rounds
+    );
+    let _ = writeln!(md, "Machine: {}. Reference: redis-server {redis_version} (Debian package), started with the same options as Verdis: `--bind 127.0.0.1 --save \"\"`. Both are release builds; the load generator runs on the same machine.\n", machine());
+    let _ = writeln!(
+        md,
+        "| figure | Verdis (median) | Redis (median) | ratio median (min..max) | target | met |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for r in rows {
+        let ratios = r.series.ratios();
+        let (lo, hi) = min_max(&ratios);
+        let ratio = if r.unit == "fraction" {
+            "n/a".to_string()
+        } else {
+            format!("{:.2} ({lo:.2}..{hi:.2})", median(&ratios))
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {ratio} | {} | {} |",
+            r.figure,
+            fmt_value(median(&r.series.verdis), &r.unit),
+            fmt_value(median(&r.series.redis), &r.unit),
+            r.target,
+            match r.pass {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "n/a",
+            }
+        );
+    }
+    let _ = writeln!(md, "\n## Commands\n");
+    let mut seen = Vec::new();
+    for r in rows {
+        if !seen.contains(&r.command) {
+            let _ = writeln!(md, "- {}: `{}`", r.figure, r.command);
+            seen.push(r.command.clone());
+        }
+    }
+    md
+}
+
+fn main() {
+    let o = parse_opts();
+    let t0 = Instant::now();
+    let mut rows = Vec::new();
+    bench_set_get(&o, &mut rows, 16, 3, 1.5);
+    bench_set_get(&o, &mut rows, 16, 1024, 1.5);
+    bench_set_get(&o, &mut rows, 1, 3, 0.97);
+    bench_ceiling(&o, &mut rows);
+    bench_memory(&o, &mut rows);
+    let md = report(&rows, &o);
+    println!("{md}");
+    eprintln!("done in {:.1} s", t0.elapsed().as_secs_f64());
+    if let Some(path) = &o.out {
+        std::fs::write(path, &md).expect("write the report");
+        eprintln!("wrote {path}");
+    }
+}
