@@ -81,7 +81,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts verdis-server with `--port <free> --bind 127.0.0.1` plus `args`.
+    /// Starts verdis-server with `--port <free> --bind 127.0.0.1` plus `args`; a first
+    /// argument that is not an option is a config file and goes first.
     pub fn verdis(args: &[&str]) -> Server {
         Self::start(Kind::Verdis, args)
     }
@@ -103,6 +104,14 @@ impl Server {
                 Kind::Redis => require_program("redis-server"),
             };
             let mut cmd = Command::new(bin);
+            // A config file, like redis-server's, must come first.
+            let (file, args) = match args.first() {
+                Some(a) if !a.starts_with("--") => (Some(*a), &args[1..]),
+                _ => (None, args),
+            };
+            if let Some(f) = file {
+                cmd.arg(f);
+            }
             cmd.arg("--port")
                 .arg(port.to_string())
                 .arg("--bind")

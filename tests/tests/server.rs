@@ -557,3 +557,38 @@ fn config_set_port_moves_the_listener_or_fails_cleanly() {
     // The existing connection keeps working.
     assert_eq!(text(&c.cmd(&["PING"])), "PONG");
 }
+
+#[test]
+fn config_rewrite_updates_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("verdis-rewrite-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("verdis.conf");
+    std::fs::write(&conf, "# my settings\nmaxclients 500\ntimeout 0\n").unwrap();
+    let s = Server::verdis(&[conf.to_str().unwrap()]);
+    let mut c = s.conn();
+    assert_eq!(
+        text(&c.cmd(&["CONFIG", "SET", "maxclients", "123", "timeout", "7"])),
+        "OK"
+    );
+    assert_eq!(text(&c.cmd(&["CONFIG", "REWRITE"])), "OK");
+    let written = std::fs::read_to_string(&conf).unwrap();
+    assert!(written.contains("# my settings"), "{written}");
+    assert!(written.contains("maxclients 123"), "{written}");
+    assert!(written.contains("timeout 7"), "{written}");
+    assert!(!written.contains("maxclients 500"), "{written}");
+    // Without a config file, REWRITE is an error.
+    let bare = Server::verdis(&[]);
+    let reply = text(&bare.conn().cmd(&["CONFIG", "REWRITE"]));
+    assert_eq!(reply, "ERR The server is running without a config file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_redis_test_suite_config_starts_verdis() {
+    let conf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../impl/tests/data/redis-7.0-test-default.conf"
+    );
+    let s = Server::verdis(&[conf]);
+    assert_eq!(text(&s.conn().cmd(&["PING"])), "PONG");
+}
