@@ -393,6 +393,9 @@ enum StoreMode {
     AppendSave,
 }
 
+/// One CONFIG SET target: the directive, the name its errors use, the new value.
+type SetTarget<'a> = (&'static Spec, &'static str, &'a [u8]);
+
 /// Where a configuration line came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -561,7 +564,42 @@ impl Config {
         if pairs.is_empty() {
             return Err("ERR wrong number of arguments for 'config|set' command".to_string());
         }
-        let mut chosen: Vec<(&'static Spec, &'static str, &[u8])> = Vec::with_capacity(pairs.len());
+        let chosen = self.resolve_set_names(pairs, local)?;
+        let mut next = self.clone();
+        for (spec, entry_name, value) in &chosen {
+            next.set_one(spec, value).map_err(|why| {
+                format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{entry_name}') - {why}"
+                )
+            })?;
+        }
+        let changed = chosen
+            .iter()
+            .filter(|(spec, _, _)| match spec.kind {
+                // `dir` renders as the working directory, which only the server changes.
+                Kind::Dir => self.dir != next.dir,
+                _ => self.value(spec) != next.value(spec),
+            })
+            .map(|(spec, _, _)| spec.name)
+            .collect();
+        *self = next;
+        Ok(changed)
+    }
+
+    /// CONFIG SET's first pass, as in Redis: every name must exist, be mutable (and allowed if
+    /// protected) and appear once. Returns each directive with the name its errors will use
+    /// (the canonical name or the alias given) and its value.
+    fn resolve_set_names<'a>(
+        &self,
+        pairs: &[(&[u8], &'a [u8])],
+        local: bool,
+    ) -> Result<Vec<SetTarget<'a>>, String> {
+        let protected_ok = match self.enable_protected_configs {
+            ProtectedAction::Yes => true,
+            ProtectedAction::Local => local,
+            ProtectedAction::No => false,
+        };
+        let mut chosen: Vec<SetTarget<'a>> = Vec::with_capacity(pairs.len());
         for (name, value) in pairs {
             let shown = String::from_utf8_lossy(name);
             let Some((spec, alias)) = directives::lookup(name) else {
@@ -575,65 +613,42 @@ impl Config {
             if spec.has(IMMUTABLE) {
                 return Err(fail("can't set immutable config"));
             }
-            let protected_ok = match self.enable_protected_configs {
-                ProtectedAction::Yes => true,
-                ProtectedAction::Local => local,
-                ProtectedAction::No => false,
-            };
             if spec.has(PROTECTED) && !protected_ok {
                 return Err(fail("can't set protected config"));
             }
             if chosen.iter().any(|(s, _, _)| std::ptr::eq(*s, spec)) {
                 return Err(fail("duplicate parameter"));
             }
-            let entry_name = if alias {
-                spec.alias.unwrap_or(spec.name)
-            } else {
-                spec.name
+            let entry_name = match (alias, spec.alias) {
+                (true, Some(a)) => a,
+                _ => spec.name,
             };
             chosen.push((spec, entry_name, value));
         }
-        let mut next = self.clone();
-        for (spec, entry_name, value) in &chosen {
-            let fail = |why: &str| {
-                format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{entry_name}') - {why}"
-                )
-            };
-            // Multi-argument values are split on single spaces, like Redis's sdssplitlen.
-            let words: Vec<&[u8]> = if spec.has(MULTI_ARG) {
-                if value.is_empty() {
-                    Vec::new()
-                } else {
-                    value.split(|c| *c == b' ').collect()
-                }
-            } else {
-                vec![value]
-            };
-            let parsed = parse::parse_value(spec.kind, &words).map_err(|e| fail(&e))?;
-            if let Parsed::Dir(d) = &parsed {
-                check_dir(d).map_err(|e| fail(&e))?;
-            }
-            next.store(spec, parsed, StoreMode::Replace);
-            // Redis resizes the backlog to at least 16kb when it is set at run time.
-            if spec.name == "repl-backlog-size" {
-                next.repl_backlog_size = next.repl_backlog_size.max(REPL_BACKLOG_MIN_BYTES);
-            }
-            if let Some(why) = next.refusal(spec) {
-                return Err(fail(&format!("not supported by Verdis: {why}")));
-            }
+        Ok(chosen)
+    }
+
+    /// CONFIG SET's second pass for one directive: parse, check and store the value.
+    fn set_one(&mut self, spec: &Spec, value: &[u8]) -> Result<(), String> {
+        // Multi-argument values are split on single spaces, like Redis's sdssplitlen.
+        let words: Vec<&[u8]> = match (spec.has(MULTI_ARG), value.is_empty()) {
+            (true, true) => Vec::new(),
+            (true, false) => value.split(|c| *c == b' ').collect(),
+            (false, _) => vec![value],
+        };
+        let parsed = parse::parse_value(spec.kind, &words)?;
+        if let Parsed::Dir(d) = &parsed {
+            check_dir(d)?;
         }
-        let changed = chosen
-            .iter()
-            .filter(|(spec, _, _)| match spec.kind {
-                // `dir` renders as the working directory, which only the server changes.
-                Kind::Dir => self.dir != next.dir,
-                _ => self.value(spec) != next.value(spec),
-            })
-            .map(|(spec, _, _)| spec.name)
-            .collect();
-        *self = next;
-        Ok(changed)
+        self.store(spec, parsed, StoreMode::Replace);
+        // Redis resizes the backlog to at least 16kb when it is set at run time.
+        if spec.name == "repl-backlog-size" {
+            self.repl_backlog_size = self.repl_backlog_size.max(REPL_BACKLOG_MIN_BYTES);
+        }
+        match self.refusal(spec) {
+            Some(why) => Err(format!("not supported by Verdis: {why}")),
+            None => Ok(()),
+        }
     }
 
     /// CONFIG REWRITE into `path` (the config file in use), like Redis 7.0: comments, unknown

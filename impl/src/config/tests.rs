@@ -869,3 +869,54 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn fatal_error_report_is_exact() {
+    let e = ConfigError::Line {
+        origin: Origin::File(PathBuf::from("/etc/verdis/verdis.conf")),
+        line: 12,
+        text: "foo bar".to_string(),
+        problem: Problem::BadDirective,
+    };
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "*** FATAL CONFIG FILE ERROR (Verdis {}, Redis 7.0.15) ***\n\
+             Reading the configuration file '/etc/verdis/verdis.conf', at line 12\n\
+             >>> 'foo bar'\n\
+             Bad directive or wrong number of arguments",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+#[test]
+fn errors_in_an_included_file_name_that_file_and_its_line() {
+    let d = tmpdir("include-error");
+    let inner = write(&d, "inner.conf", "# inner\nhz 10\nbogus-directive yes\n");
+    let outer = write(
+        &d,
+        "outer.conf",
+        &format!("port 7000\ninclude {}\n", inner.display()),
+    );
+    let e = load(&args(&[&outer.to_string_lossy()])).expect_err("bogus");
+    match e {
+        ConfigError::Line {
+            origin,
+            line,
+            text,
+            problem,
+        } => {
+            assert_eq!(origin, Origin::File(inner));
+            assert_eq!((line, text.as_str()), (3, "bogus-directive yes"));
+            assert_eq!(problem, Problem::BadDirective);
+        }
+        other => panic!("expected a line error, got {other:?}"),
+    }
+    let missing = write(&d, "missing.conf", "include /nonexistent/x.conf\n");
+    let e = load(&args(&[&missing.to_string_lossy()])).expect_err("missing include");
+    assert!(
+        matches!(e, ConfigError::Open { ref path, .. } if path == Path::new("/nonexistent/x.conf")),
+        "{e:?}"
+    );
+}
