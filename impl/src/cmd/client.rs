@@ -337,9 +337,5 @@ fn client_help(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
         "HELP",
         "    Prints this help.",
     ];
-    ctx.out.array(lines.len());
-    for l in lines {
-        ctx.out.simple(l);
-    }
-    Ok(())
+    super::help_reply(ctx, lines)
 }

@@ -486,9 +486,5 @@ fn object_help(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
         "HELP",
         "    Prints this help.",
     ];
-    ctx.out.array(lines.len());
-    for l in lines {
-        ctx.out.simple(l);
-    }
-    Ok(())
+    super::help_reply(ctx, lines)
 }

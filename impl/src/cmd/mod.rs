@@ -313,3 +313,12 @@ pub fn parse_float(arg: &[u8]) -> CmdResult<f64> {
 pub fn is(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
 }
+
+/// A HELP reply: one status line per element.
+pub fn help_reply(ctx: &mut Ctx, lines: &[&str]) -> CmdResult {
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    Ok(())
+}

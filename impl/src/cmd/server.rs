@@ -1,7 +1,7 @@
 //! Server commands: INFO, CONFIG, COMMAND, DEBUG, DBSIZE, FLUSHDB, FLUSHALL, TIME, LASTSAVE,
 //! SHUTDOWN.
 
-use super::{container, flags::*, is, parse_int, spec, table, CommandSpec, Ctx};
+use super::{container, flags::*, help_reply, is, parse_int, spec, table, CommandSpec, Ctx};
 use crate::error::{CmdError, CmdResult};
 use bytes::Bytes;
 
@@ -424,14 +424,6 @@ fn config_rewrite(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
         .map_err(|e| CmdError::err(format!("Rewriting config file: {e}")))?;
     tracing::info!("CONFIG REWRITE executed with success.");
     ctx.out.ok();
-    Ok(())
-}
-
-fn help_reply(ctx: &mut Ctx, lines: &[&str]) -> CmdResult {
-    ctx.out.array(lines.len());
-    for l in lines {
-        ctx.out.simple(l);
-    }
     Ok(())
 }
 
