@@ -47,9 +47,6 @@ use parse::Parsed;
 
 pub use load::load;
 
-/// The Redis version whose configuration Verdis follows.
-pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
-
 /// CONFIG SET repl-backlog-size never goes below this (Redis `CONFIG_REPL_BACKLOG_MIN_SIZE`).
 pub const REPL_BACKLOG_MIN_BYTES: u64 = 16 * 1024;
 
@@ -460,8 +457,9 @@ impl fmt::Display for ConfigError {
             } => {
                 writeln!(
                     f,
-                    "*** FATAL CONFIG FILE ERROR (Verdis {}, Redis {REDIS_COMPAT_VERSION}) ***",
-                    env!("CARGO_PKG_VERSION")
+                    "*** FATAL CONFIG FILE ERROR (Verdis {}, Redis {}) ***",
+                    crate::VERDIS_VERSION,
+                    crate::REDIS_VERSION
                 )?;
                 match origin {
                     Origin::File(p) => writeln!(
