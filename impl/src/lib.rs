@@ -10,6 +10,7 @@
 //! - [`reply`]: RESP2/RESP3 reply encoding; [`error`]: typed errors and their Redis texts.
 //! - [`client`]: per-connection state and the client registry.
 //! - [`config`]: redis.conf parsing, CONFIG GET/SET/REWRITE; [`glob`]: Redis glob patterns.
+//! - [`rdb`]: the RDB snapshot format (reader, writer) and persistence (SAVE, BGSAVE, load).
 //! - [`info`]: INFO sections; [`alloc`]: the counting allocator behind used_memory;
 //!   [`sbytes`]: the compact byte string keys and values are stored as.
 
@@ -22,6 +23,7 @@ pub mod error;
 pub mod glob;
 pub mod info;
 pub mod net;
+pub mod rdb;
 pub mod reply;
 pub mod sbytes;
 pub mod store;

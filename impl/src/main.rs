@@ -109,6 +109,11 @@ fn main() -> ExitCode {
         }
     }
     let pidfile = cfg.pidfile.clone();
+    // Like Redis, the server works in `dir`: the RDB is read and written there.
+    if let Err(e) = verdis::rdb::save::enter_dir(&cfg.dir) {
+        tracing::error!("{e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("verdis-worker")
@@ -122,6 +127,10 @@ fn main() -> ExitCode {
     };
     let shared = Arc::new(Shared::new(loaded.config, loaded.config_file));
     *shared.set_log_level.lock() = Some(set_level);
+    if let Err(e) = verdis::rdb::save::load_at_start(&shared) {
+        tracing::error!("{e}");
+        return ExitCode::FAILURE;
+    }
     let code = runtime.block_on(async move {
         let (port, binds) = {
             let st = shared.store.lock();
@@ -135,6 +144,7 @@ fn main() -> ExitCode {
         tracing::info!("Running mode=standalone, port={port}.");
         tracing::info!("Server initialized");
         tokio::spawn(net::cron(shared.clone()));
+        tokio::spawn(verdis::rdb::save::cron(shared.clone()));
         tracing::info!("Ready to accept connections tcp");
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -144,10 +154,21 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-        tokio::select! {
-            _ = shared.shutdown.notified() => {}
-            _ = tokio::signal::ctrl_c() => tracing::warn!("Received SIGINT scheduling shutdown..."),
-            _ = term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
+        let signalled = tokio::select! {
+            _ = shared.shutdown.notified() => false,
+            _ = tokio::signal::ctrl_c() => {
+                tracing::warn!("Received SIGINT scheduling shutdown...");
+                true
+            }
+            _ = term.recv() => {
+                tracing::warn!("Received SIGTERM scheduling shutdown...");
+                true
+            }
+        };
+        if signalled {
+            // SHUTDOWN saved already; a signal saves here when save points are configured.
+            let mut store = shared.store.lock();
+            let _ = verdis::rdb::save::shutdown_save(&mut store, false, false);
         }
         tracing::info!("Verdis is now ready to exit, bye bye...");
         ExitCode::SUCCESS

@@ -87,6 +87,8 @@ pub struct Store {
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire_enabled: bool,
     pub repl: ReplView,
+    /// SAVE/BGSAVE state and load statistics (INFO persistence).
+    pub persist: crate::rdb::save::PersistState,
 }
 
 impl Store {
@@ -103,6 +105,7 @@ impl Store {
                 replid: random_hex40(),
                 master_repl_offset: 0,
             },
+            persist: Default::default(),
         }
     }
 

@@ -14,12 +14,13 @@
 //!
 //! Modules: [`connection`] (PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET), [`strings`],
 //! [`keys`] (generic keyspace commands and expiry), [`multi`] (transactions), [`server`]
-//! (INFO, CONFIG, DEBUG, FLUSH*, COMMAND...), [`client`] (CLIENT).
+//! (INFO, CONFIG, DEBUG, FLUSH*, COMMAND...), [`client`] (CLIENT), [`persistence`] (SAVE, BGSAVE).
 
 pub mod client;
 pub mod connection;
 pub mod keys;
 pub mod multi;
+pub mod persistence;
 pub mod server;
 pub mod strings;
 
@@ -212,6 +213,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
         t.extend(multi::COMMANDS.iter());
         t.extend(server::COMMANDS.iter());
         t.extend(client::COMMANDS.iter());
+        t.extend(persistence::COMMANDS.iter());
         t
     })
 }

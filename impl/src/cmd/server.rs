@@ -334,9 +334,15 @@ fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 }
 
 fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let mut abort = false;
+    let (mut abort, mut save, mut nosave, mut force) = (false, false, false, false);
     for a in &args[1..] {
-        if is(a, "NOSAVE") || is(a, "SAVE") || is(a, "NOW") || is(a, "FORCE") {
+        if is(a, "NOSAVE") {
+            nosave = true;
+        } else if is(a, "SAVE") {
+            save = true;
+        } else if is(a, "FORCE") {
+            force = true;
+        } else if is(a, "NOW") {
             continue;
         } else if is(a, "ABORT") {
             abort = true;
@@ -344,15 +350,19 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
+    if (abort && args.len() != 2) || (save && nosave) {
+        return Err(CmdError::Syntax);
+    }
     if abort {
-        if args.len() != 2 {
-            return Err(CmdError::Syntax);
-        }
         return Err(CmdError::err("No shutdown in progress."));
     }
-    // Verdis keeps no data on disk yet, so there is nothing to save first. The connection
-    // closes without a reply, as Redis's does when it exits.
     tracing::warn!("User requested shutdown...");
+    // Saves when save points are configured (unless NOSAVE) or with SAVE; a failed save
+    // keeps the server running unless FORCE, as in Redis.
+    if crate::rdb::save::shutdown_save(ctx.store, save, nosave).is_err() && !force {
+        return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));
+    }
+    // The connection closes without a reply, as Redis's does when it exits.
     ctx.shared.shutdown.notify_one();
     ctx.client.close_after_reply = true;
     Ok(())
