@@ -506,13 +506,22 @@ impl ClusterNode {
             health: PeerHealth::default(),
             voted_time_ms: None,
         });
-        peer.repl_offset = h.repl_offset;
+        // Only siblings' offsets matter to failover (they decide the rank); recording the
+        // others would make every offset change news to every node.
+        if matches!(self.role, Role::Replica { master } if h.role == Role::Replica { master }) {
+            peer.repl_offset = h.repl_offset;
+        }
         if h.role == Role::Master {
             peer.role = Role::Master;
             peer.config_epoch = peer.config_epoch.max(h.config_epoch);
-            // Failure reports: add the sender's opinions, withdraw the ones it dropped.
+            // Failure reports: add the sender's opinions, withdraw the ones it dropped. A
+            // FAIL peer needs no more reports (FAIL is sticky here), so none are kept.
             let mut suspects = Vec::new();
-            for (id, p) in self.peers.iter_mut().filter(|(id, _)| **id != sender) {
+            for (id, p) in self
+                .peers
+                .iter_mut()
+                .filter(|(id, p)| **id != sender && !p.health.fail)
+            {
                 if h.suspects.contains(id) {
                     p.health.add_report(sender, now_ms);
                     suspects.push(*id);

@@ -1,0 +1,723 @@
+//! # The failover election model
+//!
+//! A stateright model of Redis Cluster's replica failover election, run over the real
+//! `verdis_core::cluster` types: every protocol decision is made by `ClusterNode::handle`;
+//! this module only plays the environment (network, clock, clients, replication stream,
+//! faults) and records ghost state for the properties.
+//!
+//! ## The scenario
+//! Three masters serve a third of the slots each (configEpochs 1, 2, 3; currentEpoch 3).
+//! Master `n1` has `replicas` replicas (`n4`, `n5`, ...). Clients write to `n1` (up to
+//! `writes` times); each write increments `n1`'s replication offset; the stream reaches each
+//! replica asynchronously, one write at a time; a client's `WAIT` is acknowledged as soon as
+//! enough replicas hold a write (one under Redis semantics; a majority of the replicas under
+//! safe failover). Then `n1` crashes for good, and the rest must elect one of its replicas.
+//!
+//! ## Environment and abstractions (and why they are safe)
+//! - **Nodes** are `ClusterNode`s fed through [`ElectionModel::step`], a thin adapter that
+//!   turns effects into network sends and ghost records. Nothing else touches node state.
+//! - **Network**: one FIFO queue per ordered pair of nodes, as the TCP cluster bus is.
+//!   Messages to the crashed master vanish.
+//! - **Time** is one global clock, frozen at 0 until the crash (nothing time-driven happens
+//!   while the master is healthy: every PING would be answered). After the crash, a node's
+//!   timer fires at its `poll_timeout` deadline, and only the earliest deadline may fire.
+//!   Before the crash every node has an unanswered PING to `n1`, sent at time 0.
+//!   Clocks do not drift; Redis relies on time only for liveness, so safety properties are
+//!   not weakened by this, but timer races between nodes are explored only through faults.
+//! - **Synchrony and faults**: by default the system is synchronous: a timer fires only when
+//!   no message is in flight and no gossip is pending (messages are faster than the election
+//!   delays). Each fault spends one unit of `fault_budget`: a message is lost, or a timer
+//!   fires while messages are still in flight (which is how split votes happen). Once the
+//!   budget is spent the system is synchronous again, which is what liveness relies on.
+//! - **Gossip** (Redis's periodic PING/PONG) is modelled only when it carries news: `Gossip`
+//!   from `a` to `b` is enabled iff delivering `a`'s header now would change `b`. Pings that
+//!   change nothing are left out; they cannot enable anything new when they arrive, except
+//!   as stale headers, whose effect equals a header that changes nothing (claims are ordered
+//!   by configEpoch, epochs by max).
+//! - **Randomness**: the election delay's random part is 0; with a global clock it only
+//!   orders equally ranked replicas, and both orders are explored anyway.
+//! - **Not modelled**: restarts (the durable state is not exercised), the old master coming
+//!   back, false suspicion of a live master, manual failover, replicas of `n2`/`n3`, slot
+//!   migration. The replication stream is an offset, not bytes (the replication model checks
+//!   the stream itself).
+//!
+//! ## Properties
+//! Listed in [`ElectionModel::properties`], each with the hazard it guards against; liveness
+//! ("the failed master's shard gets exactly one new master that all nodes agree on") is
+//! checked exactly by [`crate::liveness`] with [`ElectionModel::fairness_class`] and
+//! [`ElectionModel::converged`].
+
+use stateright::{Model, Property};
+use std::collections::VecDeque;
+use verdis_core::cluster::{
+    election::wait_ack_quorum, ClusterConfig, ClusterMsg, ClusterNode, Effect, Input, NodeId,
+    Persistent, PlantedBug, Role, SlotRange,
+};
+
+/// Index of the master that fails.
+const FAILING: usize = 0;
+/// Masters in the cluster (a majority of them must survive).
+const MASTERS: usize = 3;
+/// The node timeout; any value gives the same graph, only the clock readings differ.
+const NODE_TIMEOUT_MS: u64 = 1000;
+/// The first slot of each master's range.
+const SHARD_FIRST_SLOTS: [u16; MASTERS] = [0, 5461, 10923];
+
+/// One configuration of the model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ElectionConfig {
+    /// Replicas of the failing master (1..=3).
+    pub replicas: usize,
+    /// Client writes to the failing master.
+    pub writes: u64,
+    /// Faults: lost messages plus timers firing while messages are in flight.
+    pub fault_budget: u8,
+    pub safe_failover: bool,
+    pub planted_bug: Option<PlantedBug>,
+}
+
+impl Default for ElectionConfig {
+    fn default() -> Self {
+        ElectionConfig {
+            replicas: 2,
+            writes: 1,
+            fault_budget: 2,
+            safe_failover: false,
+            planted_bug: None,
+        }
+    }
+}
+
+/// The model.
+#[derive(Clone, Debug)]
+pub struct ElectionModel {
+    pub cfg: ElectionConfig,
+}
+
+/// A vote as observed on the wire: `voter` sent AUTH_ACK for `epoch` to `candidate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Vote {
+    pub epoch: u64,
+    pub voter: NodeId,
+    pub candidate: NodeId,
+}
+
+/// An election win: `winner` promoted itself in `epoch` holding `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Win {
+    pub epoch: u64,
+    pub winner: NodeId,
+    pub offset: u64,
+}
+
+/// The global state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ElectionState {
+    pub now_ms: u64,
+    pub nodes: Vec<ClusterNode>,
+    pub master_failed: bool,
+    /// Messages in flight, oldest first (the canonical delivery order).
+    pub in_flight: VecDeque<Envelope>,
+    /// Writes the failing master accepted (its replication offset).
+    pub master_offset: u64,
+    pub faults_left: u8,
+    /// Ghost: the highest offset acknowledged to a client's WAIT.
+    pub acked_offset: u64,
+    /// Ghost: every vote sent, sorted.
+    pub votes: Vec<Vote>,
+    /// Ghost: every election won, sorted.
+    pub wins: Vec<Win>,
+}
+
+/// A message in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Envelope {
+    pub src: usize,
+    pub dst: usize,
+    pub msg: ClusterMsg,
+}
+
+/// What can happen next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ElectionAction {
+    /// A client writes to the failing master.
+    Write,
+    /// The next write reaches replica `node`.
+    Replicate(usize),
+    /// The failing master crashes (for good).
+    Crash,
+    /// The `index`-th oldest message in flight arrives; any `index` but 0 is a fault (a
+    /// delay of the older messages), allowed only if it is the oldest on its link.
+    Deliver { index: usize },
+    /// Fault: the `index`-th oldest message in flight (the oldest on its link) is lost.
+    Drop { index: usize },
+    /// Periodic gossip from `src` to `dst` (only when it carries news).
+    Gossip { src: usize, dst: usize },
+    /// `node`'s deadline, the earliest, is reached; `early` (a fault) if messages or gossip
+    /// are still pending.
+    Timeout { node: usize, early: bool },
+}
+
+/// Fairness classes for the liveness checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FairClass {
+    Replicate(usize),
+    Crash,
+    Deliver,
+    Gossip(usize, usize),
+    Timeout(usize),
+}
+
+fn id(index: usize) -> NodeId {
+    NodeId::from_index(index as u16 + 1)
+}
+
+impl ElectionModel {
+    pub fn new(cfg: ElectionConfig) -> ElectionModel {
+        assert!((1..=3).contains(&cfg.replicas), "1 to 3 replicas");
+        ElectionModel { cfg }
+    }
+
+    fn node_count(&self) -> usize {
+        MASTERS + self.cfg.replicas
+    }
+
+    fn is_original_replica(&self, i: usize) -> bool {
+        i >= MASTERS
+    }
+
+    fn alive(&self, s: &ElectionState, i: usize) -> bool {
+        i != FAILING || !s.master_failed
+    }
+
+    /// The initial cluster, as each node's nodes.conf would describe it.
+    fn initial_node(&self, me: usize) -> ClusterNode {
+        let mut cfg = ClusterConfig::new(NODE_TIMEOUT_MS);
+        cfg.safe_failover = self.cfg.safe_failover;
+        cfg.planted_bug = self.cfg.planted_bug;
+        let role = |i: usize| match i < MASTERS {
+            true => Role::Master,
+            false => Role::Replica {
+                master: id(FAILING),
+            },
+        };
+        let config_epoch = |i: usize| if i < MASTERS { i as u64 + 1 } else { 1 };
+        let durable = Persistent {
+            current_epoch: MASTERS as u64,
+            last_vote_epoch: 0,
+            config_epoch: config_epoch(me),
+        };
+        let mut node = ClusterNode::new(cfg, id(me), role(me), durable);
+        for i in (0..self.node_count()).filter(|&i| i != me) {
+            node.add_peer(id(i), role(i), config_epoch(i));
+        }
+        for m in 0..MASTERS {
+            let end = SHARD_FIRST_SLOTS.get(m + 1).map_or(16383, |next| next - 1);
+            node.assign_slots(
+                SlotRange::new(SHARD_FIRST_SLOTS[m], end),
+                id(m),
+                config_epoch(m),
+            );
+        }
+        if me != FAILING {
+            node.handle(Input::PingSent { peer: id(FAILING) }, 0, 0);
+        }
+        node
+    }
+
+    /// The thin adapter: feed one input to node `i` and carry out its effects.
+    pub fn step(&self, s: &mut ElectionState, i: usize, input: Input) {
+        let now = s.now_ms;
+        let effects = s.nodes[i].handle(input, now, 0);
+        let n = self.node_count();
+        for effect in effects {
+            match effect {
+                Effect::Send { to, msg } => {
+                    if let Some(dst) = (0..n).find(|&d| id(d) == to) {
+                        if let ClusterMsg::AuthAck { epoch } = msg {
+                            let vote = Vote {
+                                epoch,
+                                voter: id(i),
+                                candidate: to,
+                            };
+                            if let Err(at) = s.votes.binary_search(&vote) {
+                                s.votes.insert(at, vote);
+                            }
+                        }
+                        if self.alive(s, dst) {
+                            s.in_flight.push_back(Envelope { src: i, dst, msg });
+                        }
+                    }
+                }
+                Effect::Broadcast { msg } => {
+                    let failed = s.master_failed;
+                    for dst in (0..n).filter(|&d| d != i && (d != FAILING || !failed)) {
+                        s.in_flight.push_back(Envelope {
+                            src: i,
+                            dst,
+                            msg: msg.clone(),
+                        });
+                    }
+                }
+                Effect::BecameMaster { epoch, offset } => {
+                    let win = Win {
+                        epoch,
+                        winner: id(i),
+                        offset,
+                    };
+                    if let Err(at) = s.wins.binary_search(&win) {
+                        s.wins.insert(at, win);
+                    }
+                }
+                // No restarts are modelled, so durability is not exercised; the replication
+                // layer's reactions are read back from the node (`is_fenced`, `role`).
+                Effect::Persist(_)
+                | Effect::FollowMaster { .. }
+                | Effect::FenceReplication { .. }
+                | Effect::VoteRefused { .. } => {}
+            }
+        }
+    }
+
+    /// Whether the message at `index` is the oldest in flight on its link (TCP order).
+    fn oldest_on_link(&self, s: &ElectionState, index: usize) -> bool {
+        let e = &s.in_flight[index];
+        !s.in_flight
+            .iter()
+            .take(index)
+            .any(|o| o.src == e.src && o.dst == e.dst)
+    }
+
+    /// Whether gossip from `src` would change `dst` now.
+    fn gossip_is_news(&self, s: &ElectionState, src: usize, dst: usize) -> bool {
+        let mut probe = s.nodes[dst].clone();
+        probe.handle(
+            Input::Message {
+                from: id(src),
+                msg: ClusterMsg::Ping(s.nodes[src].header()),
+            },
+            s.now_ms,
+            0,
+        );
+        probe != s.nodes[dst]
+    }
+
+    /// The first (src, dst) pair, in index order, whose gossip would be news. Gossip is sent
+    /// only when nothing is in flight, one ping at a time.
+    fn pending_gossip(&self, s: &ElectionState) -> Option<(usize, usize)> {
+        if !s.in_flight.is_empty() {
+            return None;
+        }
+        let n = self.node_count();
+        let live = |i: usize| self.alive(s, i);
+        (0..n)
+            .filter(|&a| live(a))
+            .flat_map(|a| (0..n).map(move |b| (a, b)))
+            .find(|&(a, b)| a != b && live(b) && self.gossip_is_news(s, a, b))
+    }
+
+    /// The earliest deadline among live nodes, once the master has failed.
+    fn earliest_deadline(&self, s: &ElectionState) -> Option<u64> {
+        if !s.master_failed {
+            return None;
+        }
+        (0..self.node_count())
+            .filter(|&i| self.alive(s, i))
+            .filter_map(|i| s.nodes[i].poll_timeout())
+            .min()
+    }
+
+    fn can_replicate(&self, s: &ElectionState, r: usize) -> bool {
+        let node = &s.nodes[r];
+        self.is_original_replica(r)
+            && node.role()
+                == (Role::Replica {
+                    master: id(FAILING),
+                })
+            && !node.is_fenced()
+            && node.repl_offset() < s.master_offset
+    }
+
+    /// The offset a WAIT acknowledges right now: the highest offset held by the quorum.
+    fn waitable_offset(&self, s: &ElectionState) -> u64 {
+        let mut offsets: Vec<u64> = (MASTERS..self.node_count())
+            .map(|r| s.nodes[r].repl_offset())
+            .collect();
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum = wait_ack_quorum(self.cfg.safe_failover, 1, self.cfg.replicas as u64);
+        offsets.get(quorum as usize - 1).copied().unwrap_or(0)
+    }
+
+    /// Liveness goal: the failed master's slots have one new owner, a live master, and every
+    /// live node's slot table agrees on it.
+    pub fn converged(&self, s: &ElectionState) -> bool {
+        if !s.master_failed {
+            return false;
+        }
+        let owner = s.nodes[1].slots().owner_of(0).clone();
+        let Some(new_master) = owner.owner else {
+            return false;
+        };
+        let Some(m) = (0..self.node_count()).find(|&i| id(i) == new_master) else {
+            return false;
+        };
+        m != FAILING
+            && s.nodes[m].role() == Role::Master
+            && (1..self.node_count()).all(|i| s.nodes[i].slots().owner_of(0) == &owner)
+    }
+
+    /// Weak-fairness class of an action; faults and client writes get none.
+    pub fn fairness_class(&self, s: &ElectionState, a: &ElectionAction) -> Option<FairClass> {
+        match *a {
+            ElectionAction::Write | ElectionAction::Drop { .. } => None,
+            ElectionAction::Replicate(r) => Some(FairClass::Replicate(r)),
+            ElectionAction::Crash => Some(FairClass::Crash),
+            ElectionAction::Deliver { index: 0 } => Some(FairClass::Deliver),
+            ElectionAction::Deliver { .. } => None,
+            ElectionAction::Gossip { src, dst } => Some(FairClass::Gossip(src, dst)),
+            // A timer racing in-flight messages is a fault; in a quiet network it is due.
+            ElectionAction::Timeout { node, early: false } => Some(FairClass::Timeout(node)),
+            ElectionAction::Timeout { early: true, .. } => None,
+        }
+    }
+}
+
+impl Model for ElectionModel {
+    type State = ElectionState;
+    type Action = ElectionAction;
+
+    fn init_states(&self) -> Vec<ElectionState> {
+        let n = self.node_count();
+        vec![ElectionState {
+            now_ms: 0,
+            nodes: (0..n).map(|i| self.initial_node(i)).collect(),
+            master_failed: false,
+            in_flight: VecDeque::new(),
+            master_offset: 0,
+            faults_left: self.cfg.fault_budget,
+            acked_offset: 0,
+            votes: Vec::new(),
+            wins: Vec::new(),
+        }]
+    }
+
+    fn actions(&self, s: &ElectionState, actions: &mut Vec<ElectionAction>) {
+        let n = self.node_count();
+        if !s.master_failed {
+            if s.master_offset < self.cfg.writes {
+                actions.push(ElectionAction::Write);
+            }
+            actions.push(ElectionAction::Crash);
+        }
+        for r in MASTERS..n {
+            if self.can_replicate(s, r) {
+                actions.push(ElectionAction::Replicate(r));
+            }
+        }
+        if !s.in_flight.is_empty() {
+            actions.push(ElectionAction::Deliver { index: 0 });
+        }
+        if s.faults_left > 0 {
+            for index in (0..s.in_flight.len()).filter(|&i| self.oldest_on_link(s, i)) {
+                if index > 0 {
+                    actions.push(ElectionAction::Deliver { index });
+                }
+                actions.push(ElectionAction::Drop { index });
+            }
+        }
+        let gossip = self.pending_gossip(s);
+        if let Some((src, dst)) = gossip {
+            actions.push(ElectionAction::Gossip { src, dst });
+        }
+        if let Some(deadline) = self.earliest_deadline(s) {
+            let early = !s.in_flight.is_empty() || gossip.is_some();
+            if s.faults_left > 0 || !early {
+                for node in (0..n).filter(|&i| self.alive(s, i)) {
+                    if s.nodes[node].poll_timeout() == Some(deadline) {
+                        actions.push(ElectionAction::Timeout { node, early });
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_state(&self, last: &ElectionState, action: ElectionAction) -> Option<ElectionState> {
+        let mut s = last.clone();
+        match action {
+            ElectionAction::Write => {
+                s.master_offset += 1;
+                let offset = s.master_offset;
+                self.step(&mut s, FAILING, Input::ReplOffset { offset });
+            }
+            ElectionAction::Replicate(r) => {
+                let offset = s.nodes[r].repl_offset() + 1;
+                self.step(&mut s, r, Input::ReplOffset { offset });
+                if !s.master_failed {
+                    // The replica's REPLCONF ACK reaches the live master, which answers WAIT.
+                    s.acked_offset = s.acked_offset.max(self.waitable_offset(&s));
+                }
+            }
+            ElectionAction::Crash => {
+                s.master_failed = true;
+                s.in_flight.retain(|e| e.dst != FAILING);
+            }
+            ElectionAction::Deliver { index } => {
+                if index > 0 {
+                    s.faults_left = s.faults_left.checked_sub(1)?;
+                }
+                let e = s.in_flight.remove(index)?;
+                self.step(
+                    &mut s,
+                    e.dst,
+                    Input::Message {
+                        from: id(e.src),
+                        msg: e.msg,
+                    },
+                );
+            }
+            ElectionAction::Drop { index } => {
+                s.in_flight.remove(index)?;
+                s.faults_left = s.faults_left.checked_sub(1)?;
+            }
+            ElectionAction::Gossip { src, dst } => {
+                self.step(&mut s, src, Input::GossipTo { peer: id(dst) });
+            }
+            ElectionAction::Timeout { node, early } => {
+                if early {
+                    s.faults_left = s.faults_left.checked_sub(1)?;
+                }
+                s.now_ms = s.now_ms.max(last.nodes[node].poll_timeout()?);
+                self.step(&mut s, node, Input::Timeout);
+            }
+        }
+        Some(s)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut properties = vec![
+            // Two winners in one epoch would both claim the slots with the same configEpoch:
+            // split brain (the reason for lastVoteEpoch and majority votes).
+            Property::always(
+                "Election Safety: at most one winner per epoch",
+                |_, s: &ElectionState| s.wins.windows(2).all(|w| w[0].epoch != w[1].epoch),
+            ),
+            // A master that forgets its vote (not persisted before AUTH_ACK, or a missing
+            // lastVoteEpoch check) lets two candidates reach a majority in one epoch.
+            Property::always(
+                "Vote Safety: a master votes at most once per epoch",
+                |_, s: &ElectionState| {
+                    s.votes
+                        .windows(2)
+                        .all(|w| (w[0].epoch, w[0].voter) != (w[1].epoch, w[1].voter))
+                },
+            ),
+            // Every node's slot table must agree on who holds a slot under a given configEpoch,
+            // or two masters serve the same slot (the configEpoch collision hazard).
+            Property::always(
+                "Slot Safety: one owner per slot per configEpoch",
+                |m: &ElectionModel, s| m.one_owner_per_slot_epoch(s),
+            ),
+            // Non-vacuity: the scenario does reach an election.
+            Property::sometimes("A replica is elected", |_, s: &ElectionState| {
+                !s.wins.is_empty()
+            }),
+            // Non-vacuity: the retry path after a split vote is exercised.
+            Property::sometimes(
+                "An election is won after a split vote",
+                |_, s: &ElectionState| won_after_split_vote(s),
+            ),
+        ];
+        if self.cfg.safe_failover {
+            // Redis's WAIT counts acks only, so a replica that lacks an acknowledged write
+            // can win (prior art #11, valkey#743); safe failover must close that hole.
+            properties.push(Property::always(
+                "Safe failover: no WAIT-acknowledged write is lost",
+                |_, s: &ElectionState| s.wins.iter().all(|w| w.offset >= s.acked_offset),
+            ));
+        } else {
+            // Redis semantics: the hole exists; this example is the counterexample that
+            // motivates safe failover (a stale replica wins, prior art #7 and #11).
+            properties.push(Property::sometimes(
+                "Redis semantics: a WAIT-acknowledged write is lost",
+                |_, s: &ElectionState| s.wins.iter().any(|w| w.offset < s.acked_offset),
+            ));
+        }
+        properties
+    }
+}
+
+impl ElectionModel {
+    fn one_owner_per_slot_epoch(&self, s: &ElectionState) -> bool {
+        SHARD_FIRST_SLOTS.iter().all(|&slot| {
+            let mut seen: Vec<(u64, Option<NodeId>)> = s
+                .nodes
+                .iter()
+                .map(|node| {
+                    let run = node.slots().owner_of(slot);
+                    (run.config_epoch, run.owner)
+                })
+                .collect();
+            seen.sort();
+            seen.dedup();
+            seen.windows(2).all(|w| w[0].0 != w[1].0)
+        })
+    }
+}
+
+/// Some epoch's votes went to two candidates, and a later epoch was won.
+fn won_after_split_vote(s: &ElectionState) -> bool {
+    s.votes.iter().enumerate().any(|(i, a)| {
+        s.votes[i + 1..]
+            .iter()
+            .take_while(|b| b.epoch == a.epoch)
+            .any(|b| b.candidate != a.candidate)
+            && s.wins.iter().any(|win| win.epoch > a.epoch)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::liveness::check_eventually;
+    use stateright::Checker;
+
+    fn check(cfg: ElectionConfig) -> impl Checker<ElectionModel> {
+        ElectionModel::new(cfg)
+            .checker()
+            .threads(2)
+            .spawn_dfs()
+            .join()
+    }
+
+    #[test]
+    fn default_configuration_passes_every_property_and_shows_the_redis_wait_loss() {
+        let checker = check(ElectionConfig::default());
+        checker.assert_properties();
+        let path = checker
+            .discovery("Redis semantics: a WAIT-acknowledged write is lost")
+            .expect("Redis semantics lose a WAIT-acknowledged write");
+        let last = path.last_state();
+        assert!(last.wins.iter().any(|w| w.offset < last.acked_offset));
+    }
+
+    #[test]
+    fn safe_failover_loses_no_wait_acknowledged_write() {
+        let checker = check(ElectionConfig {
+            safe_failover: true,
+            ..ElectionConfig::default()
+        });
+        checker.assert_properties();
+    }
+
+    #[test]
+    fn a_master_that_votes_twice_per_epoch_is_caught() {
+        let checker = check(ElectionConfig {
+            planted_bug: Some(PlantedBug::VoteTwicePerEpoch),
+            ..ElectionConfig::default()
+        });
+        assert!(checker
+            .discovery("Vote Safety: a master votes at most once per epoch")
+            .is_some());
+    }
+
+    fn liveness(
+        cfg: ElectionConfig,
+    ) -> crate::liveness::LivenessReport<ElectionState, ElectionAction> {
+        let model = ElectionModel::new(cfg);
+        check_eventually(
+            &model,
+            |s| model.converged(s),
+            |s, a| model.fairness_class(s, a),
+            2_000_000,
+        )
+    }
+
+    #[test]
+    fn after_the_fault_budget_the_failed_shard_gets_one_agreed_master() {
+        for safe_failover in [false, true] {
+            let report = liveness(ElectionConfig {
+                safe_failover,
+                ..ElectionConfig::default()
+            });
+            assert!(report.holds(), "{:?}", report.outcome);
+        }
+    }
+
+    #[test]
+    fn replicas_that_never_retry_after_a_split_vote_are_caught_by_liveness() {
+        let report = liveness(ElectionConfig {
+            planted_bug: Some(PlantedBug::NeverRetryElection),
+            ..ElectionConfig::default()
+        });
+        assert!(report.violation().is_some(), "{:?}", report.outcome);
+    }
+}
+
+#[cfg(test)]
+mod measure {
+    use super::*;
+    use stateright::Checker;
+    use std::time::Instant;
+
+    /// A long random walk, to spot unbounded paths.
+    #[test]
+    #[ignore]
+    fn walk() {
+        let m = ElectionModel::new(ElectionConfig {
+            fault_budget: 0,
+            ..ElectionConfig::default()
+        });
+        let mut s = m.init_states().remove(0);
+        let mut seed = 12345u64;
+        for step in 0..200 {
+            let mut acts = Vec::new();
+            m.actions(&s, &mut acts);
+            if acts.is_empty() {
+                println!("terminal at {step}, converged {}", m.converged(&s));
+                break;
+            }
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let a = acts[(seed >> 33) as usize % acts.len()];
+            println!("{step} t={} {:?} of {}", s.now_ms, a, acts.len());
+            s = m.next_state(&s, a).unwrap();
+        }
+    }
+
+    /// Prints state counts and times (run in release with --ignored --nocapture).
+    #[test]
+    #[ignore]
+    fn measure_election_state_space() {
+        for (replicas, writes, budget, safe) in [
+            (2, 1, 0, false),
+            (2, 1, 1, false),
+            (2, 1, 2, false),
+            (2, 1, 2, true),
+            (2, 2, 2, false),
+            (3, 1, 2, false),
+        ] {
+            let cfg = ElectionConfig {
+                replicas,
+                writes,
+                fault_budget: budget,
+                safe_failover: safe,
+                planted_bug: None,
+            };
+            let t = Instant::now();
+            let c = ElectionModel::new(cfg.clone())
+                .checker()
+                .threads(2)
+                .timeout(std::time::Duration::from_secs(40))
+                .spawn_dfs()
+                .join();
+            println!(
+                "{cfg:?}: unique {} states {} depth {} in {:?}",
+                c.unique_state_count(),
+                c.state_count(),
+                c.max_depth(),
+                t.elapsed()
+            );
+        }
+    }
+}
