@@ -224,6 +224,12 @@ impl Store {
     pub fn apply_config_change(&mut self, changed: &[&'static str]) {
         for name in changed {
             tracing::debug!("config {name} changed");
+            // Like Redis, CONFIG SET dir changes the working directory, where the RDB lives.
+            if *name == "dir" {
+                if let Err(e) = crate::rdb::save::enter_dir(&self.config.dir) {
+                    tracing::warn!("{e}");
+                }
+            }
         }
     }
 

@@ -155,6 +155,8 @@ pub enum RdbError {
     DuplicateKey { offset: u64, db: u32, key: String },
     /// The CRC64 trailer does not match the content.
     ChecksumMismatch { expected: u64, computed: u64 },
+    /// Reading the input failed (a file or socket error), at `offset`.
+    Io { offset: u64, error: String },
 }
 
 impl fmt::Display for RdbError {
@@ -210,6 +212,9 @@ impl fmt::Display for RdbError {
                 f,
                 "Wrong RDB checksum expected: ({expected:x}) got ({computed:x})"
             ),
+            RdbError::Io { offset, error } => {
+                write!(f, "Read error at offset {offset} of the RDB: {error}")
+            }
         }
     }
 }

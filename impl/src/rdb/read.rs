@@ -92,8 +92,9 @@ pub fn load_slice(data: &[u8], opts: &LoadOptions) -> Result<LoadedRdb, RdbError
     loader.finish()
 }
 
-/// Loads an RDB from a reader (a file), reading 64 KiB at a time and stopping at the end of
-/// the RDB. An I/O error is reported as a truncation at the offset reached.
+/// Loads an RDB from a reader (a file, a blocking socket), reading 64 KiB at a time and
+/// stopping at the end of the RDB. Bytes after the end that came with the last read are
+/// dropped; to keep them, drive an [`RdbLoader`] directly.
 pub fn load_reader<R: Read>(mut r: R, opts: &LoadOptions) -> Result<LoadedRdb, RdbError> {
     const CHUNK_BYTES: usize = 64 * 1024;
     let mut loader = RdbLoader::new(opts.clone());
@@ -103,7 +104,12 @@ pub fn load_reader<R: Read>(mut r: R, opts: &LoadOptions) -> Result<LoadedRdb, R
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            Err(e) => {
+                return Err(RdbError::Io {
+                    offset: loader.offset(),
+                    error: e.to_string(),
+                })
+            }
         };
         if let Progress::Done { .. } = loader.feed(&chunk[..n])? {
             break;

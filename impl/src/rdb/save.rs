@@ -147,7 +147,8 @@ fn commit(temp: &Path, path: &Path) -> std::io::Result<()> {
 pub fn save_sync(store: &mut Store) -> Result<(), String> {
     let now_ms = unix_ms();
     let path = rdb_path(store).map_err(|e| format!("Failed to resolve the RDB path: {e}"))?;
-    let temp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    // Not BGSAVE's temp file: SHUTDOWN saves while a BGSAVE may still be writing its own.
+    let temp = path.with_file_name(format!("temp-save-{}.rdb", std::process::id()));
     // A BGSAVE still running must not rename its older snapshot over this one.
     store.persist.generation += 1;
     store.persist.rdb_saves += 1;

@@ -2,7 +2,7 @@
 //! and hostile input (any bytes, every truncation, corrupted checksums) that must error
 //! cleanly, never panic or allocate what a length claims.
 
-use super::read::{load_slice, LoadOptions, LoadedRdb, Progress, RdbLoader};
+use super::read::{load_reader, load_slice, LoadOptions, LoadedRdb, Progress, RdbLoader};
 use super::write::{put_string, write_rdb, Encoder, WriteOptions};
 use super::*;
 use crate::db::{Db, Value};
@@ -418,6 +418,33 @@ fn feeding_byte_by_byte_gives_the_same_result_and_reports_trailing_bytes() {
         loader.feed(&with_tail).unwrap(),
         Progress::Done { trailing_bytes: 7 }
     );
+}
+
+#[test]
+fn load_reader_reads_a_stream_and_reports_io_errors_with_the_offset() {
+    let data = capture("rdb/strings.rdb");
+    let l = load_reader(&data[..], &LoadOptions::new(16)).expect("loads");
+    assert_eq!(l.keys_loaded, 3);
+    /// Yields 40 bytes, then fails.
+    struct Failing<'a>(&'a [u8]);
+    impl std::io::Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    match load_reader(Failing(&data[..40]), &LoadOptions::new(16)) {
+        Err(RdbError::Io { offset, error }) => {
+            assert!(offset <= 40);
+            assert_eq!(error, "disk on fire");
+        }
+        other => panic!("{:?}", other.err()),
+    }
 }
 
 fn dataset_strategy() -> impl Strategy<Value = Dump> {
