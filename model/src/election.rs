@@ -367,7 +367,7 @@ impl ElectionModel {
     }
 
     /// Weak-fairness class of an action; faults and client writes get none.
-    pub fn fairness_class(&self, s: &ElectionState, a: &ElectionAction) -> Option<FairClass> {
+    pub fn fairness_class(&self, _: &ElectionState, a: &ElectionAction) -> Option<FairClass> {
         match *a {
             ElectionAction::Write | ElectionAction::Drop { .. } => None,
             ElectionAction::Replicate(r) => Some(FairClass::Replicate(r)),
@@ -573,6 +573,119 @@ fn won_after_split_vote(s: &ElectionState) -> bool {
             .any(|b| b.candidate != a.candidate)
             && s.wins.iter().any(|win| win.epoch > a.epoch)
     })
+}
+
+/// What `verdis-check check --model election` prints and decides.
+pub struct CheckOpts {
+    pub threads: usize,
+    pub bfs: bool,
+    pub liveness: bool,
+}
+
+/// Runs the safety check (and optionally the exact liveness check) of one configuration,
+/// printing a progress line, a summary and every discovery as a step list. Returns whether
+/// every property held as expected.
+pub fn run_check(cfg: &ElectionConfig, opts: &CheckOpts) -> bool {
+    let model = ElectionModel::new(cfg.clone());
+    println!("election model: {cfg:?}");
+    let started = std::time::Instant::now();
+    let builder = model.clone().checker().threads(opts.threads.max(1));
+    if opts.bfs {
+        summarize(&model, builder.spawn_bfs(), started, opts)
+    } else {
+        summarize(&model, builder.spawn_dfs(), started, opts)
+    }
+}
+
+fn summarize(
+    model: &ElectionModel,
+    checker: impl stateright::Checker<ElectionModel>,
+    started: std::time::Instant,
+    opts: &CheckOpts,
+) -> bool {
+    use stateright::Expectation;
+    use std::time::{Duration, Instant};
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(500));
+        eprint!(
+            "\r  {} unique states, {} s   ",
+            checker.unique_state_count(),
+            started.elapsed().as_secs()
+        );
+    }
+    let checker = checker.join();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!();
+    println!(
+        "states {} unique {} depth {} time {:.2} s ({:.0} unique states/s)",
+        checker.state_count(),
+        checker.unique_state_count(),
+        checker.max_depth(),
+        secs,
+        checker.unique_state_count() as f64 / secs.max(1e-9)
+    );
+    let mut ok = true;
+    for property in model.properties() {
+        let found = checker.discovery(property.name);
+        let (pass, verdict) = match (&property.expectation, &found) {
+            (Expectation::Sometimes, Some(_)) => (true, "example found"),
+            (Expectation::Sometimes, None) => (false, "NO EXAMPLE"),
+            (_, None) => (true, "holds"),
+            (_, Some(_)) => (false, "VIOLATED"),
+        };
+        ok &= pass;
+        println!(
+            "  [{}] {}: {verdict}",
+            if pass { "ok" } else { "FAIL" },
+            property.name
+        );
+        if let (Some(path), false) | (Some(path), true) = (found, pass) {
+            if !pass || property.name.starts_with("Redis semantics") {
+                for (i, action) in path.into_actions().iter().enumerate() {
+                    println!("      {:>3}. {action:?}", i + 1);
+                }
+            }
+        }
+    }
+    if opts.liveness {
+        let started = Instant::now();
+        let report = crate::liveness::check_eventually(
+            model,
+            |s| model.converged(s),
+            |s, a| model.fairness_class(s, a),
+            5_000_000,
+        );
+        println!(
+            "liveness (one agreed new master, weak fairness): {} states, {} edges, {} fair-cycle candidates, {:.2} s",
+            report.states,
+            report.edges,
+            report.components,
+            started.elapsed().as_secs_f64()
+        );
+        match &report.outcome {
+            crate::liveness::Outcome::Holds => println!("  [ok] every fair execution converges"),
+            crate::liveness::Outcome::Incomplete { reason } => {
+                ok = false;
+                println!("  [FAIL] incomplete: {reason}");
+            }
+            crate::liveness::Outcome::Violated(lasso) => {
+                ok = false;
+                let kind = if lasso.is_deadlock() {
+                    "deadlock"
+                } else {
+                    "fair cycle"
+                };
+                println!("  [FAIL] {kind} that never converges; prefix:");
+                for (i, (action, _)) in lasso.prefix.iter().enumerate() {
+                    println!("      {:>3}. {action:?}", i + 1);
+                }
+                for (i, (action, _)) in lasso.cycle.iter().enumerate() {
+                    println!("    cycle {:>3}. {action:?}", i + 1);
+                }
+            }
+        }
+    }
+    ok
 }
 
 #[cfg(test)]

@@ -32,14 +32,25 @@
 //! - Weak fairness only, per class: a property that needs strong fairness (an action enabled
 //!   infinitely often but not continuously) is reported as violated; choose classes and
 //!   models (fault budgets, a synchronous phase) so weak fairness is the intended assumption.
-//! - The graph is held in memory: states, an index, and every edge with its action.
-//!   Hundreds of thousands of states are fine; tens of millions are not.
+//! - The graph is held in memory: a 64-bit fingerprint per state (a collision merges two
+//!   states, as in stateright's own checkers), every edge with its action, and the states
+//!   not yet expanded. A counterexample is rebuilt by replaying its actions, so `next_state`
+//!   must be deterministic (stateright requires that too). Hundreds of thousands of states
+//!   are fine; tens of millions are not.
 //! - "Eventually converged" is checked, not "eventually always": stability after convergence
 //!   is a safety property and belongs in an `always` property.
 
 use stateright::Model;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::Hash;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// A 64-bit fingerprint of a state (deterministic across runs).
+fn fingerprint<S: Hash>(state: &S) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    state.hash(&mut hasher);
+    hasher.finish()
+}
 
 /// A counterexample: `prefix` from an initial state, then `cycle` forever (empty: deadlock).
 #[derive(Clone, Debug)]
@@ -110,8 +121,11 @@ where
     M::Action: Clone,
     K: Clone + Hash + Eq,
 {
-    let mut states: Vec<M::State> = Vec::new();
-    let mut index: HashMap<M::State, u32> = HashMap::new();
+    // A state is kept only until it is expanded; the index holds 64-bit fingerprints (as
+    // stateright's own checkers do), and a counterexample is rebuilt by replaying actions.
+    let mut states: Vec<Option<M::State>> = Vec::new();
+    let mut inits: HashMap<u32, M::State> = HashMap::new();
+    let mut index: HashMap<u64, u32> = HashMap::new();
     let mut parent: Vec<Option<(u32, usize)>> = Vec::new();
     let mut edges: Vec<Vec<Edge<M::Action, K>>> = Vec::new();
     let mut is_converged: Vec<bool> = Vec::new();
@@ -119,11 +133,12 @@ where
     let mut incomplete: Option<String> = None;
 
     for s in model.init_states() {
-        if !index.contains_key(&s) {
+        if let Entry::Vacant(slot) = index.entry(fingerprint(&s)) {
             let id = states.len() as u32;
-            index.insert(s.clone(), id);
+            slot.insert(id);
             is_converged.push(converged(&s));
-            states.push(s);
+            inits.insert(id, s.clone());
+            states.push(Some(s));
             parent.push(None);
             edges.push(Vec::new());
             queue.push_back(id);
@@ -133,24 +148,27 @@ where
     let mut edge_count = 0usize;
     while let Some(id) = queue.pop_front() {
         let u = id as usize;
+        let Some(state) = states[u].take() else {
+            continue;
+        };
         if is_converged[u] {
             continue;
         }
-        if !model.within_boundary(&states[u]) {
+        if !model.within_boundary(&state) {
             incomplete.get_or_insert_with(|| {
                 "a non-converged state lies outside the model's boundary".to_string()
             });
             continue;
         }
         actions.clear();
-        model.actions(&states[u], &mut actions);
+        model.actions(&state, &mut actions);
         let mut out = Vec::with_capacity(actions.len());
         for action in actions.drain(..) {
-            let Some(next) = model.next_state(&states[u], action.clone()) else {
+            let Some(next) = model.next_state(&state, action.clone()) else {
                 continue;
             };
-            let k = class(&states[u], &action);
-            let to = match index.get(&next) {
+            let k = class(&state, &action);
+            let to = match index.get(&fingerprint(&next)) {
                 Some(&to) => to,
                 None => {
                     if states.len() >= max_states {
@@ -160,9 +178,9 @@ where
                         continue;
                     }
                     let to = states.len() as u32;
-                    index.insert(next.clone(), to);
+                    index.insert(fingerprint(&next), to);
                     is_converged.push(converged(&next));
-                    states.push(next);
+                    states.push(Some(next));
                     parent.push(Some((id, out.len())));
                     edges.push(Vec::new());
                     queue.push_back(to);
@@ -209,7 +227,7 @@ where
     }
     let outcome = match best {
         Some((entry, comp)) => {
-            Outcome::Violated(build_lasso(entry, &comp, &states, &edges, &parent))
+            Outcome::Violated(build_lasso(model, entry, &comp, &inits, &edges, &parent))
         }
         None => Outcome::Holds,
     };
@@ -310,26 +328,28 @@ fn is_fair_component<A, K: Clone + Hash + Eq>(comp: &[u32], edges: &[Vec<Edge<A,
     throughout.unwrap_or_default().is_subset(&taken)
 }
 
-fn build_lasso<S: Clone, A: Clone, K: Clone + Hash + Eq>(
+fn build_lasso<M, K>(
+    model: &M,
     entry: u32,
     comp: &[u32],
-    states: &[S],
-    edges: &[Vec<Edge<A, K>>],
+    inits: &HashMap<u32, M::State>,
+    edges: &[Vec<Edge<M::Action, K>>],
     parent: &[Option<(u32, usize)>],
-) -> Lasso<S, A> {
-    let step = |u: u32, i: usize| {
-        let e = &edges[u as usize][i];
-        (e.action.clone(), states[e.to as usize].clone())
-    };
-    let mut prefix = Vec::new();
-    let mut cur = entry;
-    while let Some((p, i)) = parent[cur as usize] {
-        prefix.push(step(p, i));
-        cur = p;
+) -> Lasso<M::State, M::Action>
+where
+    M: Model,
+    M::State: Clone,
+    M::Action: Clone,
+    K: Clone + Hash + Eq,
+{
+    let mut prefix_edges = Vec::new();
+    let mut root = entry;
+    while let Some((p, i)) = parent[root as usize] {
+        prefix_edges.push((p, i));
+        root = p;
     }
-    prefix.reverse();
-    let init = states[cur as usize].clone();
-    let mut cycle = Vec::new();
+    prefix_edges.reverse();
+    let mut cycle_edges = Vec::new();
     if !comp.is_empty() {
         let members: HashSet<u32> = comp.iter().copied().collect();
         // One inside edge per class that must be taken (or any inside edge).
@@ -353,16 +373,29 @@ fn build_lasso<S: Clone, A: Clone, K: Clone + Hash + Eq>(
         }
         let mut at = entry;
         for (u, i) in required {
-            for (pu, pi) in path_within(at, u, &members, edges) {
-                cycle.push(step(pu, pi));
-            }
-            cycle.push(step(u, i));
+            cycle_edges.extend(path_within(at, u, &members, edges));
+            cycle_edges.push((u, i));
             at = edges[u as usize][i].to;
         }
-        for (pu, pi) in path_within(at, entry, &members, edges) {
-            cycle.push(step(pu, pi));
-        }
+        cycle_edges.extend(path_within(at, entry, &members, edges));
     }
+    // Replay the actions from the initial state: next_state is deterministic.
+    let init = inits[&root].clone();
+    let replay = |from: &M::State, steps: &[(u32, usize)]| {
+        let mut cur = from.clone();
+        let mut out = Vec::with_capacity(steps.len());
+        for &(u, i) in steps {
+            let action = edges[u as usize][i].action.clone();
+            cur = model
+                .next_state(&cur, action.clone())
+                .expect("a recorded edge replays");
+            out.push((action, cur.clone()));
+        }
+        out
+    };
+    let prefix = replay(&init, &prefix_edges);
+    let loop_state = prefix.last().map_or(init.clone(), |(_, s)| s.clone());
+    let cycle = replay(&loop_state, &cycle_edges);
     Lasso {
         init,
         prefix,
