@@ -251,6 +251,30 @@ fn bgsave_refuses_a_second_one_and_reports_in_info() {
         info(&mut c, "rdb_bgsave_in_progress") == "0"
     });
     assert!(dir.file("dump.rdb").exists());
+    // No temp file is left behind.
+    let temps: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}
+
+#[test]
+fn sigterm_saves_when_save_points_are_configured() {
+    let dir = DataDir::new("sigterm");
+    let mut s = Server::verdis(&["--dir", dir.path(), "--save", "3600 1"]);
+    let mut c = s.conn();
+    ok(&mut c, &["SET", "k", "v"]);
+    let status = Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    assert!(s.wait_exit(Duration::from_secs(10)));
+    let s = Server::verdis(&["--dir", dir.path()]);
+    let mut c = s.conn();
+    assert_eq!(text(&c.cmd(&["GET", "k"])), "v");
 }
 
 #[test]
