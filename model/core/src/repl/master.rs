@@ -58,6 +58,8 @@ pub struct ReplicaEntry {
     pub state: ReplicaState,
     /// The last `REPLCONF ACK` offset (0 before the first).
     pub ack_offset: u64,
+    /// An ack arrived on this connection (the 0 above is not a position the replica reached).
+    pub has_acked: bool,
     /// When that ack arrived (lag = now - this).
     pub last_ack_ms: u64,
     /// How the PSYNC on this link was answered.
@@ -144,6 +146,7 @@ mod tests {
             },
             state,
             ack_offset,
+            has_acked: false,
             last_ack_ms,
             served: None,
             psync_from: None,

@@ -202,6 +202,23 @@ pub struct ReplConfig {
     pub max_replicas: u64,
     /// Upper bound on commands split from one stream read.
     pub max_commands_per_read: u64,
+    /// A deliberate protocol bug, for the model checker's self-test only (it proves each
+    /// property can fail). The server's configuration never sets it.
+    pub planted_bug: Option<PlantedBug>,
+}
+
+/// Deliberately broken variants the checker must catch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PlantedBug {
+    /// A replica whose link failed never arms its retry timer.
+    ReplicaNeverRetries,
+    /// A master answers `+CONTINUE` (from its first backlog byte) when the requested offset is
+    /// outside its backlog.
+    ContinueOutsideBacklog,
+    /// A replica acknowledges one byte more than it applied.
+    AckBeyondApplied,
+    /// A master answers every PSYNC with a full resync, even inside its backlog.
+    FullSyncInsideBacklog,
 }
 
 impl Default for ReplConfig {
@@ -219,6 +236,7 @@ impl Default for ReplConfig {
             min_replicas_max_lag_ms: 10_000,
             max_replicas: 10_000,
             max_commands_per_read: 1_024,
+            planted_bug: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use super::master::{ReplicaEntry, ReplicaState, ReplicaTable, SyncKind};
 use super::psync::{decide, FullReason, PsyncDecision, PsyncRequest};
 use super::replica::{split_stream, LinkPhase, ReplicaLink, StreamKind};
 use super::switchover::{FailoverError, FailoverRequest, FailoverState};
-use super::{Effect, LinkId, NodeId, ReplConfig, ReplTimer, ToMaster, ToReplica};
+use super::{Effect, LinkId, NodeId, PlantedBug, ReplConfig, ReplTimer, ToMaster, ToReplica};
 use crate::resp::encode_command;
 use serde::{Deserialize, Serialize};
 
@@ -310,7 +310,7 @@ impl ReplNode {
                 self.connect(now_ms, cfg, &mut out)
             }
             (ReplTimer::ReplicaAck, Role::Replica(link)) if link.phase == LinkPhase::Streaming => {
-                out.push(self.ack_to_master(self.identity.master_repl_offset));
+                out.push(self.ack_to_master(self.identity.master_repl_offset, cfg));
                 out.push(Effect::SetTimer {
                     timer: ReplTimer::ReplicaAck,
                     at_ms: now_ms + cfg.ack_period_ms,
@@ -377,6 +377,7 @@ impl ReplNode {
         msg: ToReplica,
         now_ms: u64,
         cfg: &ReplConfig,
+        ids: &mut dyn IdSource,
     ) -> Result<Vec<Effect>, LinkError> {
         let mut out = Vec::new();
         let Role::Replica(l) = &mut self.role else {
@@ -460,12 +461,20 @@ impl ReplNode {
                     at_ms: now_ms + cfg.ack_period_ms,
                 });
             }
+            (LinkPhase::AwaitPsyncReply, ToReplica::TryLater)
+                if matches!(self.failover, FailoverState::InProgress { .. }) =>
+            {
+                // The target refused `PSYNC ... FAILOVER` (it is not in sync with us): abort the
+                // switchover and serve as master again, as Redis does.
+                self.failover = FailoverState::NoFailover;
+                self.revert_to_master(now_ms, cfg, ids, &mut out);
+            }
             (LinkPhase::AwaitPsyncReply, ToReplica::TryLater) => {
                 // -NOMASTERLINK / -LOADING: the master cannot serve us yet; retry later.
                 self.link_down(true, now_ms, cfg, &mut out)
             }
             (LinkPhase::Streaming, ToReplica::Stream(bytes)) => {
-                self.apply_stream(&bytes, &mut out)?
+                self.apply_stream(&bytes, cfg, &mut out)?
             }
             (phase, msg) => {
                 return Err(LinkError::Unexpected {
@@ -511,7 +520,7 @@ impl ReplNode {
         self.disconnect_replicas(now_ms, cfg, None, &mut out);
         self.stats.full_syncs_received += 1;
         self.set_phase(LinkPhase::Streaming);
-        out.push(self.ack_to_master(offset));
+        out.push(self.ack_to_master(offset, cfg));
         out.push(Effect::SetTimer {
             timer: ReplTimer::ReplicaAck,
             at_ms: now_ms + cfg.ack_period_ms,
@@ -562,21 +571,16 @@ impl ReplNode {
                     link,
                     state: ReplicaState::Handshake,
                     ack_offset: 0,
+                    has_acked: false,
                     last_ack_ms: now_ms,
                     served: None,
                     psync_from: None,
                 });
             }
-            // A connection we do not know (it died with our restart) and not a new one.
-            (_, ToMaster::Closed) => return out,
-            _ => {
-                out.push(Effect::ToReplica {
-                    replica,
-                    link,
-                    msg: ToReplica::Closed,
-                });
-                return out;
-            }
+            // A connection we do not know and not a new one: we closed it (repl-timeout) or it
+            // died with our restart. The peer learns that from the transport (FIN/RST), so the
+            // bytes are dropped here.
+            _ => return out,
         }
         out.push(Effect::SetTimer {
             timer: ReplTimer::MasterTimeout(replica),
@@ -593,6 +597,7 @@ impl ReplNode {
             ToMaster::Ack { offset } => {
                 if let Some(e) = self.replicas.get_mut(replica) {
                     e.ack_offset = e.ack_offset.max(offset);
+                    e.has_acked = true;
                     e.last_ack_ms = now_ms;
                 }
                 self.check_failover_sync(now_ms, cfg, &mut out);
@@ -642,7 +647,7 @@ impl ReplNode {
         match (&self.role, self.failover) {
             // PSYNC ... FAILOVER naming our own history: the old master hands over to us.
             (Role::Replica(_), _) if failover && req.replid == Some(self.identity.replid) => {
-                self.promote(replica, now_ms, cfg, ids, out)
+                self.promote(Some(replica), now_ms, cfg, ids, out)
             }
             (Role::Replica(l), _) if l.phase != LinkPhase::Streaming => {
                 out.push(reply(ToReplica::TryLater));
@@ -668,7 +673,12 @@ impl ReplNode {
             ));
         }
         out.push(Effect::CancelTimer(ReplTimer::BacklogTtl));
-        match decide(&self.identity, self.backlog.as_ref(), req) {
+        match planted_psync(
+            cfg,
+            decide(&self.identity, self.backlog.as_ref(), req),
+            req,
+            self.backlog.as_ref(),
+        ) {
             PsyncDecision::Partial {
                 replid,
                 from_offset,
@@ -700,6 +710,7 @@ impl ReplNode {
                     e.served = Some(SyncKind::Full);
                     e.psync_from = None;
                     e.ack_offset = 0;
+                    e.has_acked = false;
                 }
                 // The first write after a snapshot always carries a SELECT.
                 self.selected_db = None;
@@ -732,7 +743,12 @@ impl ReplNode {
         }
     }
 
-    fn apply_stream(&mut self, bytes: &[u8], out: &mut Vec<Effect>) -> Result<(), LinkError> {
+    fn apply_stream(
+        &mut self,
+        bytes: &[u8],
+        cfg: &ReplConfig,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), LinkError> {
         let Role::Replica(l) = &mut self.role else {
             unreachable!("apply_stream on a master")
         };
@@ -745,7 +761,7 @@ impl ReplNode {
             match cmd.kind {
                 // The GETACK answer is the offset before the GETACK itself.
                 StreamKind::GetAck => {
-                    out.push(self.ack_to_master(self.identity.master_repl_offset))
+                    out.push(self.ack_to_master(self.identity.master_repl_offset, cfg))
                 }
                 StreamKind::Write(args) => out.push(Effect::Apply { args }),
                 StreamKind::Ping | StreamKind::OtherReplconf => {}
@@ -769,8 +785,12 @@ impl ReplNode {
         Ok(())
     }
 
-    fn ack_to_master(&self, offset: u64) -> Effect {
+    fn ack_to_master(&self, offset: u64, cfg: &ReplConfig) -> Effect {
         let l = self.link().expect("acks are sent by replicas");
+        let offset = match cfg.planted_bug {
+            Some(PlantedBug::AckBeyondApplied) => offset + 1,
+            _ => offset,
+        };
         Effect::ToMaster {
             master: l.master,
             link: l.link,
@@ -870,6 +890,9 @@ impl ReplNode {
         l.pending.clear();
         out.push(Effect::CancelTimer(ReplTimer::ReplicaAck));
         out.push(Effect::CancelTimer(ReplTimer::ReplicaTimeout));
+        if cfg.planted_bug == Some(PlantedBug::ReplicaNeverRetries) {
+            return;
+        }
         out.push(Effect::SetTimer {
             timer: ReplTimer::ConnectRetry,
             at_ms: now_ms + cfg.connect_retry_ms,
@@ -908,10 +931,42 @@ impl ReplNode {
         }
     }
 
+    /// The driver closes `link` because the master misbehaved (a [`LinkError`]); the master is
+    /// told the connection closed.
+    pub fn handle_link_error(
+        &mut self,
+        link: LinkId,
+        now_ms: u64,
+        cfg: &ReplConfig,
+    ) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match &self.role {
+            Role::Replica(l) if l.link == link && l.phase != LinkPhase::Down => {
+                self.link_down(true, now_ms, cfg, &mut out)
+            }
+            // Stale or already down.
+            _ => {}
+        }
+        out
+    }
+
+    /// An aborted switchover: the demoted master takes its role back under a new replid
+    /// (its old history stays reachable as replid2), like REPLICAOF NO ONE.
+    fn revert_to_master(
+        &mut self,
+        now_ms: u64,
+        cfg: &ReplConfig,
+        ids: &mut dyn IdSource,
+        out: &mut Vec<Effect>,
+    ) {
+        // promote() closes our link to the target.
+        self.promote(None, now_ms, cfg, ids, out);
+    }
+
     /// Replica -> master (the target of a coordinated switchover; also REPLICAOF NO ONE).
     fn promote(
         &mut self,
-        keep: NodeId,
+        keep: Option<NodeId>,
         now_ms: u64,
         cfg: &ReplConfig,
         ids: &mut dyn IdSource,
@@ -939,7 +994,7 @@ impl ReplNode {
             ));
         }
         self.selected_db = None;
-        self.disconnect_replicas(now_ms, cfg, Some(keep), out);
+        self.disconnect_replicas(now_ms, cfg, keep, out);
         out.push(Effect::SetTimer {
             timer: ReplTimer::MasterPing,
             at_ms: now_ms + cfg.ping_period_ms,
@@ -950,7 +1005,10 @@ impl ReplNode {
     fn check_failover_sync(&mut self, now_ms: u64, cfg: &ReplConfig, out: &mut Vec<Effect>) {
         if let FailoverState::WaitingForSync { target, .. } = self.failover {
             let caught_up = self.replicas.get(target).is_some_and(|e| {
-                e.state == ReplicaState::Online && e.ack_offset == self.identity.master_repl_offset
+                // A real ack, not the 0 a fresh entry starts with (FrogDB's seeded-ack bug).
+                e.state == ReplicaState::Online
+                    && e.has_acked
+                    && e.ack_offset == self.identity.master_repl_offset
             });
             if caught_up {
                 self.demote_for_failover(target, now_ms, cfg, out);
@@ -994,3 +1052,37 @@ impl ReplNode {
 #[cfg(test)]
 #[path = "node_tests.rs"]
 mod tests;
+
+/// Applies a PSYNC-related planted bug to an honest decision (identity when none is planted).
+fn planted_psync(
+    cfg: &ReplConfig,
+    honest: PsyncDecision,
+    req: PsyncRequest,
+    backlog: Option<&Backlog>,
+) -> PsyncDecision {
+    match (cfg.planted_bug, honest, backlog) {
+        (
+            Some(PlantedBug::ContinueOutsideBacklog),
+            PsyncDecision::Full {
+                replid,
+                reason: FullReason::OutsideBacklog,
+                ..
+            },
+            Some(b),
+        ) => PsyncDecision::Partial {
+            replid,
+            from_offset: u64::try_from(req.offset).unwrap_or(0),
+            bytes: b.read_from(b.first_byte_offset()).unwrap_or_default(),
+        },
+        (
+            Some(PlantedBug::FullSyncInsideBacklog),
+            PsyncDecision::Partial { replid, .. },
+            Some(b),
+        ) => PsyncDecision::Full {
+            replid,
+            offset: b.end_offset(),
+            reason: FullReason::OutsideBacklog,
+        },
+        (_, honest, _) => honest,
+    }
+}

@@ -103,10 +103,12 @@ impl Net {
         let node = &mut self.nodes[to as usize];
         let fx = match wire {
             Wire::M(link, msg) => node.handle_from_replica(from, link, msg, 0, &cfg, &mut self.ids),
-            Wire::R(link, msg) => match node.handle_from_master(link, msg, 0, &cfg) {
-                Ok(fx) => fx,
-                Err(_) => node.handle_link_closed(link, 0, &cfg),
-            },
+            Wire::R(link, msg) => {
+                match node.handle_from_master(link, msg, 0, &cfg, &mut self.ids) {
+                    Ok(fx) => fx,
+                    Err(_) => node.handle_link_closed(link, 0, &cfg),
+                }
+            }
             Wire::Rdb(link, snapshot) => {
                 self.rdb_inbox[to as usize] = Some(snapshot);
                 node.handle_rdb_loaded(link, 0, &cfg)
@@ -224,7 +226,9 @@ fn getack_is_answered_with_the_offset_before_it() {
         ToReplica::ReplconfOk,
         ToReplica::ReplconfOk,
     ] {
-        out = r.handle_from_master(link, reply, 0, &cfg).unwrap();
+        out = r
+            .handle_from_master(link, reply, 0, &cfg, &mut Counter(0))
+            .unwrap();
     }
     assert!(matches!(
         out[1],
@@ -241,6 +245,7 @@ fn getack_is_answered_with_the_offset_before_it() {
         },
         0,
         &cfg,
+        &mut Counter(0),
     )
     .unwrap();
     r.handle_rdb_loaded(link, 0, &cfg).unwrap();
@@ -263,7 +268,7 @@ fn getack_is_answered_with_the_offset_before_it() {
     let mut got = vec![];
     let feed = |r: &mut ReplNode, bytes: Vec<u8>| {
         acks(
-            r.handle_from_master(link, ToReplica::Stream(bytes), 0, &cfg)
+            r.handle_from_master(link, ToReplica::Stream(bytes), 0, &cfg, &mut Counter(0))
                 .unwrap(),
         )
     };
@@ -315,13 +320,19 @@ fn stale_replies_of_an_old_link_are_dropped() {
     let new = r.link().unwrap().link;
     assert!(old.is_older_than(&new));
     assert_eq!(
-        r.handle_from_master(old, ToReplica::Pong, 0, &cfg),
+        r.handle_from_master(old, ToReplica::Pong, 0, &cfg, &mut Counter(0)),
         Ok(vec![])
     );
     assert_eq!(r.link().unwrap().phase, LinkPhase::AwaitPong);
     // A reply that does not fit the phase is a typed error.
     assert!(matches!(
-        r.handle_from_master(new, ToReplica::Continue { replid: id(3) }, 0, &cfg),
+        r.handle_from_master(
+            new,
+            ToReplica::Continue { replid: id(3) },
+            0,
+            &cfg,
+            &mut Counter(0)
+        ),
         Err(LinkError::Unexpected {
             phase: LinkPhase::AwaitPong,
             ..

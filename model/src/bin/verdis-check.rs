@@ -1,0 +1,243 @@
+//! `verdis-check`: runs the stateright models of the Verdis protocol core.
+//!
+//! - `check`: exhaustive check of one configuration (progress line, summary, exit 1 on a
+//!   violated property or an unreached `sometimes`);
+//! - `explore`: stateright's Explorer on 127.0.0.1:<port>;
+//! - `report`: writes docs/model/ (Markdown + JSON, counterexamples as step lists and Mermaid);
+//! - `traces`: exports re-validated paths as JSON for the conformance suite.
+//!
+//! `--model` picks the model; each model is one arm of the `match` in `main`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+use verdis_core::repl::PlantedBug;
+use verdis_model::replication::{ModelCfg, SwitchoverCfg};
+use verdis_model::report;
+
+#[derive(Parser)]
+#[command(
+    name = "verdis-check",
+    about = "Model-check the Verdis replication and failover protocols"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Exhaustively check one configuration.
+    Check(Opts),
+    /// Serve stateright's Explorer on 127.0.0.1:<port>.
+    Explore {
+        #[command(flatten)]
+        opts: Opts,
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+    /// Check the standard configurations and write docs/model/ (Markdown + JSON).
+    Report {
+        #[command(flatten)]
+        opts: Opts,
+        #[arg(long, default_value = "docs/model")]
+        out: String,
+    },
+    /// Export re-validated paths as JSON for the conformance suite.
+    Traces {
+        #[command(flatten)]
+        opts: Opts,
+        #[arg(long, default_value = "docs/model/traces.json")]
+        out: String,
+        /// Number of traces (one per property example/counterexample, then random walks).
+        #[arg(long, default_value_t = 8)]
+        count: usize,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ModelName {
+    Replication,
+    Election,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Search {
+    Dfs,
+    Bfs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Bug {
+    NeverRetry,
+    ContinueOutsideBacklog,
+    AckBeyondApplied,
+    FullSyncInsideBacklog,
+}
+
+#[derive(Args, Clone, Debug)]
+struct Opts {
+    /// Which model to run.
+    #[arg(long, value_enum, default_value_t = ModelName::Replication)]
+    model: ModelName,
+    /// Replicas of the master.
+    #[arg(long, default_value_t = 2)]
+    replicas: u8,
+    /// Client writes.
+    #[arg(long, default_value_t = 2)]
+    writes: u8,
+    /// repl-backlog-size in bytes (a SET k<i> v<i> is 27 bytes, the first SELECT 23).
+    #[arg(long, default_value_t = 64)]
+    backlog: u64,
+    /// Fault budget (link cuts, timeouts, crashes).
+    #[arg(long, default_value_t = 1)]
+    faults: u8,
+    /// Master PINGs into the stream.
+    #[arg(long, default_value_t = 0)]
+    pings: u8,
+    /// Run FAILOVER TO node 1 on node 0.
+    #[arg(long)]
+    switchover: bool,
+    /// ... with FORCE (expected to lose writes).
+    #[arg(long)]
+    force: bool,
+    /// Crashed nodes restart empty (no RDB).
+    #[arg(long)]
+    no_persistence: bool,
+    /// No crashes (only cuts and timeouts use the fault budget).
+    #[arg(long)]
+    no_crashes: bool,
+    /// Plant a known bug (the check must then fail).
+    #[arg(long, value_enum)]
+    bug: Option<Bug>,
+    /// Check only properties whose name contains this text (repeatable).
+    #[arg(long = "property")]
+    properties: Vec<String>,
+    /// Also check liveness exactly under weak fairness (graph held in memory).
+    #[arg(long)]
+    liveness: bool,
+    /// Election model: Verdis safe failover (votes need proof of every WAIT-acked write).
+    #[arg(long)]
+    safe_failover: bool,
+    /// Search order.
+    #[arg(long, value_enum, default_value_t = Search::Dfs)]
+    search: Search,
+    /// Checker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+impl Opts {
+    fn repl_cfg(&self) -> ModelCfg {
+        ModelCfg {
+            replicas: self.replicas,
+            writes: self.writes,
+            backlog_bytes: self.backlog,
+            faults: self.faults,
+            pings: self.pings,
+            switchover: (self.switchover || self.force)
+                .then_some(SwitchoverCfg { force: self.force }),
+            persistence: !self.no_persistence,
+            crashes: !self.no_crashes,
+            bug: self.bug.map(|b| match b {
+                Bug::NeverRetry => PlantedBug::ReplicaNeverRetries,
+                Bug::ContinueOutsideBacklog => PlantedBug::ContinueOutsideBacklog,
+                Bug::AckBeyondApplied => PlantedBug::AckBeyondApplied,
+                Bug::FullSyncInsideBacklog => PlantedBug::FullSyncInsideBacklog,
+            }),
+        }
+    }
+
+    fn run_opts(&self) -> report::RunOpts {
+        report::RunOpts {
+            bfs: self.search == Search::Bfs,
+            threads: self.threads,
+            properties: self.properties.clone(),
+            progress: true,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Check(opts) => match opts.model {
+            ModelName::Replication => {
+                let cfg = opts.repl_cfg();
+                let mut ok = report::check_replication(&cfg, &opts.run_opts()).print();
+                if opts.liveness {
+                    ok &= report::liveness_replication(&cfg).print();
+                }
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            ModelName::Election => {
+                let cfg = verdis_model::election::ElectionConfig {
+                    replicas: usize::from(opts.replicas),
+                    writes: u64::from(opts.writes),
+                    fault_budget: opts.faults,
+                    safe_failover: opts.safe_failover,
+                    planted_bug: None,
+                };
+                let run = verdis_model::election::CheckOpts {
+                    threads: opts.threads,
+                    bfs: opts.search == Search::Bfs,
+                    liveness: opts.liveness,
+                };
+                if verdis_model::election::run_check(&cfg, &run) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+        },
+        Cmd::Explore { opts, port } => match opts.model {
+            ModelName::Replication => {
+                report::explore_replication(opts.repl_cfg(), port);
+                ExitCode::SUCCESS
+            }
+            ModelName::Election => unsupported("explore", opts.model),
+        },
+        Cmd::Report { opts, out } => match opts.model {
+            ModelName::Replication => {
+                match report::write_replication_report(&opts.run_opts(), &out) {
+                    Ok(all_pass) => {
+                        println!("wrote {out}/replication.md and {out}/replication.json");
+                        if all_pass {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::FAILURE
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("report: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            ModelName::Election => unsupported("report", opts.model),
+        },
+        Cmd::Traces { opts, out, count } => match opts.model {
+            ModelName::Replication => {
+                match report::write_replication_traces(&opts.repl_cfg(), count, &out) {
+                    Ok(n) => {
+                        println!("wrote {n} re-validated traces to {out}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("traces: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            ModelName::Election => unsupported("traces", opts.model),
+        },
+    }
+}
+
+fn unsupported(cmd: &str, model: ModelName) -> ExitCode {
+    eprintln!("`{cmd}` does not support --model {model:?} yet");
+    ExitCode::FAILURE
+}

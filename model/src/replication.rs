@@ -1,0 +1,1129 @@
+//! # The replication model: master, replicas and a client over an ordered, faulty network
+//!
+//! Every server is a [`NodeActor`], a thin adapter over [`verdis_core::repl::ReplNode`]: it
+//! turns stateright deliveries and timer firings into the core's `handle_*` calls and the
+//! core's [`Effect`]s back into sends, timers and saves. It makes no protocol decision of its
+//! own. A [`ClientActor`] sends `SET k<i> v<i>` writes to node 0; their RESP encoding (the same
+//! encoder the server uses) is what moves the replication offsets, so offsets in the model are
+//! the byte offsets the server will show. A node's data set is the sequence of write ids it
+//! applied, which is all the properties need.
+//!
+//! ## Network and faults
+//! The network is stateright's ordered network: one FIFO per (source, destination), as TCP
+//! gives per connection. Every message on a replication link carries its [`LinkId`]; a
+//! reconnect mints a new one, so bytes of an older connection are dropped by the core (TCP
+//! would never deliver them to the new connection). Messages are never lost inside a link;
+//! loss is modelled where TCP loses: the whole connection. Faults, drawn from one budget
+//! carried in the state ([`ReplState::faults_left`]):
+//! - **link cut**: the `CutLink` timer of a replica closes its current link (the master hears
+//!   of it on the same FIFO, as a FIN/RST would reach it);
+//! - **repl-timeout** on either side, and **repl-backlog-ttl** expiry (they only fire after a
+//!   long silence, so firing them early is a fault, not a timing);
+//! - **crash** with restart, with persistence (the node restarts from its last saved data set
+//!   and replid/offset, as from an RDB with `repl-id`/`repl-offset`) or without (empty, new
+//!   replid), per [`ModelCfg::persistence`]. Recovery is always possible.
+//!
+//! ## Time
+//! stateright timers have no durations: any armed timer may fire at any moment. The core is
+//! driven with `now_ms = 0` and trusts the driver that a fired timer is due, so the model
+//! covers every ordering of timer expiries against deliveries: a superset of real timings,
+//! which is sound for safety. Timers whose early firing is impossible in reality unless the
+//! network stalled (the timeouts above) are charged to the fault budget; the periodic ones
+//! (ACK every second, reconnect retry, the master's PING) are free, except that PINGs are
+//! bounded by [`ModelCfg::pings`] because each one grows the offset. Lag-based decisions
+//! (min-replicas-max-lag) see a lag of 0; a replica that lags too long is modelled by the
+//! master's repl-timeout dropping it.
+//!
+//! ## Retries
+//! A replica's reconnect timer is enabled only while its master could serve a PSYNC (up, and a
+//! master, or a replica that is itself streaming). A retry refused with `-NOMASTERLINK` ends
+//! where it started, with a new link id; allowing it would make the link counter, and so the
+//! state space, unbounded without adding any other behaviour. `-NOMASTERLINK` is still
+//! exercised whenever the upstream's own link fails during the handshake.
+//!
+//! ## Checks
+//! Safety properties are listed in [`properties`]. Some are *transition* properties (offsets
+//! only grow; `+CONTINUE` only inside the backlog; no full sync inside the window): the
+//! wrapper model evaluates them on every step and records a violation bit in the state, which
+//! an `always` property then reads. Liveness ("every replica reaches streaming at its master's
+//! offset once faults stop") is checked exactly with [`crate::liveness`] under weak fairness
+//! (see `docs/model.md`).
+
+use serde::{Deserialize, Serialize};
+use stateright::actor::{
+    model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Id, Network, Out,
+};
+use stateright::{Model, Property};
+use std::borrow::Cow;
+use verdis_core::repl::{
+    Effect, FailoverRequest, FailoverState, IdSource, LinkId, LinkPhase, NodeId, PlantedBug,
+    PsyncRequest, ReplConfig, ReplId, ReplIdentity, ReplNode, ReplTimer, Role, SyncKind, ToMaster,
+    ToReplica,
+};
+
+/// The write ids a node applied, in order.
+pub type Dataset = Vec<u8>;
+
+/// The configuration of one model instance.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ModelCfg {
+    /// Replicas of node 0 (nodes 1..=replicas).
+    pub replicas: u8,
+    /// Client writes `SET k<i> v<i>`, i = 1..=writes.
+    pub writes: u8,
+    /// `repl-backlog-size` in bytes.
+    pub backlog_bytes: u64,
+    /// Faults the environment may inject (cuts, timeouts, crashes).
+    pub faults: u8,
+    /// Master PINGs into the stream.
+    pub pings: u8,
+    /// The operator runs `FAILOVER TO <node 1>` on node 0 (with FORCE and a timeout if set).
+    pub switchover: Option<SwitchoverCfg>,
+    /// Crashed nodes restart from their saved data and replid/offset (else empty).
+    pub persistence: bool,
+    /// Allow crashes at all (they count against `faults`).
+    pub crashes: bool,
+    /// A deliberately broken core, to prove the properties can fail.
+    pub bug: Option<PlantedBug>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SwitchoverCfg {
+    pub force: bool,
+}
+
+impl Default for ModelCfg {
+    fn default() -> Self {
+        ModelCfg {
+            replicas: 2,
+            writes: 2,
+            backlog_bytes: 64,
+            faults: 1,
+            pings: 0,
+            switchover: None,
+            persistence: true,
+            crashes: true,
+            bug: None,
+        }
+    }
+}
+
+impl ModelCfg {
+    /// The core configuration every node runs.
+    pub fn repl_config(&self) -> ReplConfig {
+        ReplConfig {
+            backlog_size_bytes: self.backlog_bytes,
+            planted_bug: self.bug,
+            ..ReplConfig::default()
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        1 + usize::from(self.replicas)
+    }
+
+    /// The client's actor index (after the nodes).
+    pub fn client_id(&self) -> usize {
+        self.node_count()
+    }
+
+    /// Builds the checkable model.
+    pub fn into_model(self) -> ReplModel {
+        let repl = self.repl_config();
+        repl.validate()
+            .expect("model configuration must be a valid replication configuration");
+        // Crashes are offered for every actor; the wrapper charges them to the fault budget
+        // and never crashes the client.
+        let mut inner = ActorModel::new((), ())
+            .init_network(Network::new_ordered([]))
+            .max_crashes(self.node_count());
+        for me in 0..self.node_count() {
+            let master = if me == 0 { None } else { Some(0) };
+            inner = inner.actor(ReplActor::Node(NodeActor {
+                me: me as NodeId,
+                master,
+                repl: repl.clone(),
+                persistence: self.persistence,
+                switchover: if me == 0 { self.switchover } else { None },
+            }));
+        }
+        inner = inner.actor(ReplActor::Client(ClientActor {
+            target: Id::from(0),
+            writes: self.writes,
+        }));
+        ReplModel {
+            cfg: self,
+            inner,
+            only: Vec::new(),
+        }
+    }
+}
+
+// ----- messages, timers, states ------------------------------------------------------------
+
+/// Everything that travels between actors.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Msg {
+    /// Replica -> master on a replication link.
+    ToMaster(LinkId, ToMaster),
+    /// Master -> replica on a replication link.
+    ToReplica(LinkId, ToReplica),
+    /// The snapshot of a full resync (its bytes abstracted to the write ids it holds).
+    Rdb(LinkId, Dataset),
+    /// Client -> node: `SET k<i> v<i>`.
+    Write(u8),
+    /// Node -> client: `+OK` (true) or an error (false).
+    WriteReply(u8, bool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Timer {
+    /// A named timer of the core.
+    Repl(ReplTimer),
+    /// Fault: cut this replica's current link.
+    CutLink,
+    /// The client sends its next write.
+    ClientWrite,
+    /// The operator issues FAILOVER on node 0.
+    AdminFailover,
+}
+
+/// A server: the core's state plus the data set the driver keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeState {
+    pub repl: ReplNode,
+    pub data: Dataset,
+    /// Replids minted in this incarnation (the model's deterministic randomness).
+    pub minted: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClientState {
+    /// The next write id to send.
+    pub next: u8,
+    /// Bit i set: write i was acknowledged with +OK.
+    pub acked: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActorState {
+    Node(NodeState),
+    Client(ClientState),
+}
+
+/// What survives a crash: the restart count always (connections never survive a restart);
+/// data and replication identity only with persistence.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Storage {
+    pub incarnation: u32,
+    pub identity: ReplIdentity,
+    pub data: Dataset,
+    pub master: Option<NodeId>,
+}
+
+// ----- the actors --------------------------------------------------------------------------
+
+/// The one actor type of the model.
+#[derive(Clone, Debug)]
+pub enum ReplActor {
+    Node(NodeActor),
+    Client(ClientActor),
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeActor {
+    pub me: NodeId,
+    /// The configured master (`replicaof`), `None` for the initial master.
+    pub master: Option<NodeId>,
+    pub repl: ReplConfig,
+    pub persistence: bool,
+    pub switchover: Option<SwitchoverCfg>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientActor {
+    pub target: Id,
+    pub writes: u8,
+}
+
+/// Deterministic replids: distinct per (node, incarnation, mint count), never all-zero.
+struct ModelIds<'a> {
+    me: NodeId,
+    incarnation: u32,
+    minted: &'a mut u16,
+}
+
+impl IdSource for ModelIds<'_> {
+    fn fresh_replid(&mut self) -> ReplId {
+        *self.minted += 1;
+        let mut raw = [0u8; 20];
+        raw[0] = 0xa0 | (self.me as u8 & 0x0f);
+        raw[1..5].copy_from_slice(&self.incarnation.to_be_bytes());
+        raw[5..7].copy_from_slice(&self.minted.to_be_bytes());
+        ReplId::from_random(raw)
+    }
+}
+
+/// The model's clock: see "Time" in the module comment.
+const NOW_MS: u64 = 0;
+
+/// The write id of `SET k<i> v<i>`; other commands (SELECT) do not change the data set.
+fn write_id(args: &[Vec<u8>]) -> Option<u8> {
+    match args {
+        [cmd, key, _] if cmd.eq_ignore_ascii_case(b"SET") => {
+            std::str::from_utf8(key.strip_prefix(b"k")?)
+                .ok()?
+                .parse()
+                .ok()
+        }
+        _ => None,
+    }
+}
+
+fn write_args(i: u8) -> Vec<Vec<u8>> {
+    vec![
+        b"SET".to_vec(),
+        format!("k{i}").into_bytes(),
+        format!("v{i}").into_bytes(),
+    ]
+}
+
+impl NodeActor {
+    fn start(&self, storage: &Option<Storage>, o: &mut Out<ReplActor>) -> NodeState {
+        let incarnation = storage.as_ref().map_or(0, |s| s.incarnation + 1);
+        let mut minted = 0u16;
+        let (repl, data) = match storage {
+            Some(s) if self.persistence => (
+                ReplNode::restore(self.me, incarnation, s.identity, s.master, &self.repl),
+                s.data.clone(),
+            ),
+            _ => {
+                let replid = ModelIds {
+                    me: self.me,
+                    incarnation,
+                    minted: &mut minted,
+                }
+                .fresh_replid();
+                let node = match self.master {
+                    None => ReplNode::new_master(self.me, incarnation, replid),
+                    Some(m) => ReplNode::new_replica(self.me, incarnation, replid, m),
+                };
+                (node, Vec::new())
+            }
+        };
+        let mut state = NodeState { repl, data, minted };
+        let fx = state.repl.start(NOW_MS, &self.repl);
+        self.exec(&mut state, fx, None, o);
+        o.set_timer(Timer::CutLink, model_timeout());
+        if self.switchover.is_some() && incarnation == 0 {
+            o.set_timer(Timer::AdminFailover, model_timeout());
+        }
+        o.save(self.storage(&state, incarnation));
+        state
+    }
+
+    fn storage(&self, s: &NodeState, incarnation: u32) -> Storage {
+        Storage {
+            incarnation,
+            identity: s.repl.identity,
+            data: s.data.clone(),
+            master: s.repl.link().map(|l| l.master),
+        }
+    }
+
+    /// Executes the core's effects in order. `rdb` is the snapshot just received, if any.
+    fn exec(
+        &self,
+        s: &mut NodeState,
+        effects: Vec<Effect>,
+        rdb: Option<&Dataset>,
+        o: &mut Out<ReplActor>,
+    ) {
+        for e in effects {
+            match e {
+                // The ordered network needs no connection set-up: the PING that follows opens it.
+                Effect::Connect { .. } => {}
+                Effect::ToMaster { master, link, msg } => {
+                    o.send(Id::from(master as usize), Msg::ToMaster(link, msg))
+                }
+                Effect::ToReplica { replica, link, msg } => {
+                    o.send(Id::from(replica as usize), Msg::ToReplica(link, msg))
+                }
+                Effect::SendRdb { replica, link, .. } => {
+                    o.send(Id::from(replica as usize), Msg::Rdb(link, s.data.clone()));
+                    s.repl.handle_rdb_sent(replica, link);
+                }
+                Effect::LoadRdb { .. } => {
+                    s.data = rdb
+                        .expect("the core asks to load an RDB only when one arrived")
+                        .clone();
+                }
+                Effect::Apply { args } => {
+                    if let Some(i) = write_id(&args) {
+                        s.data.push(i);
+                    }
+                }
+                Effect::SetTimer { timer, .. } => o.set_timer(Timer::Repl(timer), model_timeout()),
+                Effect::CancelTimer(timer) => o.cancel_timer(Timer::Repl(timer)),
+            }
+        }
+    }
+
+    fn on_msg(&self, s: &mut NodeState, src: Id, msg: Msg, o: &mut Out<ReplActor>) {
+        let cfg = &self.repl;
+        let incarnation = s.repl.incarnation;
+        match msg {
+            Msg::ToMaster(link, m) => {
+                let mut ids = ModelIds {
+                    me: self.me,
+                    incarnation,
+                    minted: &mut s.minted,
+                };
+                let fx = s.repl.handle_from_replica(
+                    usize::from(src) as NodeId,
+                    link,
+                    m,
+                    NOW_MS,
+                    cfg,
+                    &mut ids,
+                );
+                self.exec(s, fx, None, o);
+            }
+            Msg::ToReplica(link, m) => {
+                let mut ids = ModelIds {
+                    me: self.me,
+                    incarnation,
+                    minted: &mut s.minted,
+                };
+                let fx = match s.repl.handle_from_master(link, m, NOW_MS, cfg, &mut ids) {
+                    Ok(fx) => fx,
+                    // The master misbehaved: close the link (the core tells the master).
+                    Err(_) => s.repl.handle_link_error(link, NOW_MS, cfg),
+                };
+                self.exec(s, fx, None, o);
+            }
+            Msg::Rdb(link, snapshot) => {
+                let fx = match s.repl.handle_rdb_loaded(link, NOW_MS, cfg) {
+                    Ok(fx) => fx,
+                    Err(_) => s.repl.handle_link_error(link, NOW_MS, cfg),
+                };
+                self.exec(s, fx, Some(&snapshot), o);
+            }
+            Msg::Write(i) => match s.repl.handle_write(0, &write_args(i), NOW_MS, cfg) {
+                Ok(fx) => {
+                    s.data.push(i);
+                    self.exec(s, fx, None, o);
+                    o.send(src, Msg::WriteReply(i, true));
+                }
+                Err(_) => o.send(src, Msg::WriteReply(i, false)),
+            },
+            // Not addressed to servers.
+            Msg::WriteReply(..) => {}
+        }
+    }
+
+    fn on_timeout(&self, s: &mut NodeState, timer: Timer, o: &mut Out<ReplActor>) {
+        let cfg = &self.repl;
+        match timer {
+            Timer::Repl(t) => {
+                let mut ids = ModelIds {
+                    me: self.me,
+                    incarnation: s.repl.incarnation,
+                    minted: &mut s.minted,
+                };
+                let fx = s.repl.handle_timer(t, NOW_MS, cfg, &mut ids);
+                self.exec(s, fx, None, o);
+            }
+            Timer::CutLink => {
+                if let Some(l) = s.repl.link().filter(|l| l.phase != LinkPhase::Down) {
+                    let (master, link) = (l.master, l.link);
+                    // The cut, as both ends see it: our side closes, the master's side hears a
+                    // reset on the same connection.
+                    let fx = s.repl.handle_link_closed(link, NOW_MS, cfg);
+                    self.exec(s, fx, None, o);
+                    o.send(
+                        Id::from(master as usize),
+                        Msg::ToMaster(link, ToMaster::Closed),
+                    );
+                }
+                // Re-armed either way; with no link up this firing is a no-op and is ignored.
+                o.set_timer(Timer::CutLink, model_timeout());
+            }
+            Timer::AdminFailover => {
+                let force = self.switchover.is_some_and(|sw| sw.force);
+                let req = FailoverRequest {
+                    target: Some(1),
+                    timeout_ms: if force { 1_000 } else { 0 },
+                    force,
+                };
+                match s.repl.handle_failover(req, NOW_MS, cfg) {
+                    Ok(fx) => self.exec(s, fx, None, o),
+                    // Target not online yet: the operator tries again later.
+                    Err(_) => o.set_timer(Timer::AdminFailover, model_timeout()),
+                }
+            }
+            Timer::ClientWrite => {}
+        }
+    }
+}
+
+impl Actor for ReplActor {
+    type Msg = Msg;
+    type Timer = Timer;
+    type State = ActorState;
+    type Storage = Storage;
+    type Random = ();
+
+    fn on_start(&self, _id: Id, storage: &Option<Storage>, o: &mut Out<Self>) -> ActorState {
+        match self {
+            ReplActor::Node(n) => ActorState::Node(n.start(storage, o)),
+            ReplActor::Client(c) => {
+                if c.writes > 0 {
+                    o.set_timer(Timer::ClientWrite, model_timeout());
+                }
+                ActorState::Client(ClientState { next: 1, acked: 0 })
+            }
+        }
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        match (self, &**state, msg) {
+            (ReplActor::Node(n), ActorState::Node(s), msg) => {
+                // The core runs on a clone; the state is replaced only if it changed.
+                let mut next = s.clone();
+                n.on_msg(&mut next, src, msg, o);
+                if next != *s {
+                    let before = n.storage(s, s.repl.incarnation);
+                    let after = n.storage(&next, next.repl.incarnation);
+                    if after != before {
+                        o.save(after);
+                    }
+                    *state.to_mut() = ActorState::Node(next);
+                }
+            }
+            (ReplActor::Client(_), ActorState::Client(c), Msg::WriteReply(i, true)) => {
+                let mut next = c.clone();
+                next.acked |= 1 << i;
+                *state.to_mut() = ActorState::Client(next);
+            }
+            // A refused write is simply not acknowledged.
+            (ReplActor::Client(_), ActorState::Client(_), _) => {}
+            (_, _, _) => unreachable!("actor and state kinds always match"),
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<ActorState>, timer: &Timer, o: &mut Out<Self>) {
+        match (self, &**state) {
+            (ReplActor::Node(n), ActorState::Node(s)) => {
+                let mut next = s.clone();
+                n.on_timeout(&mut next, *timer, o);
+                if next != *s {
+                    let after = n.storage(&next, next.repl.incarnation);
+                    if after != n.storage(s, s.repl.incarnation) {
+                        o.save(after);
+                    }
+                    *state.to_mut() = ActorState::Node(next);
+                }
+            }
+            (ReplActor::Client(c), ActorState::Client(cs)) if *timer == Timer::ClientWrite => {
+                let mut next = cs.clone();
+                o.send(c.target, Msg::Write(next.next));
+                next.next += 1;
+                if next.next <= c.writes {
+                    o.set_timer(Timer::ClientWrite, model_timeout());
+                }
+                *state.to_mut() = ActorState::Client(next);
+            }
+            (_, _) => {}
+        }
+    }
+}
+
+// ----- the wrapper model: fault budget and step monitors -------------------------------------
+
+/// The model checked: stateright's actor model plus the fault budget and step monitors.
+pub struct ReplModel {
+    pub cfg: ModelCfg,
+    pub inner: ActorModel<ReplActor, (), ()>,
+    /// Check only properties whose name contains one of these (all when empty).
+    pub only: Vec<String>,
+}
+
+impl ReplModel {
+    /// Restricts the checked properties to those whose name contains one of `filters`.
+    pub fn only(mut self, filters: Vec<String>) -> ReplModel {
+        self.only = filters;
+        self
+    }
+}
+
+pub type InnerAction = ActorModelAction<Msg, Timer, ()>;
+
+/// One state of the checked system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReplState {
+    pub sys: ActorModelState<ReplActor, ()>,
+    /// Faults the environment may still inject.
+    pub faults_left: u8,
+    /// PINGs the master may still put into the stream.
+    pub pings_left: u8,
+    /// Events of the step that produced this state (bits `EV_*`), for `sometimes` properties.
+    pub events: u8,
+    /// Transition properties violated so far (bits `VIOL_*`); sticky.
+    pub violations: u8,
+}
+
+pub const EV_PARTIAL_AFTER_RECONNECT: u8 = 1;
+pub const EV_FULL_AFTER_OVERFLOW: u8 = 2;
+pub const EV_PARTIAL_VIA_REPLID2: u8 = 4;
+
+pub const VIOL_OFFSET_SHRANK: u8 = 1;
+pub const VIOL_CONTINUE_OUTSIDE_BACKLOG: u8 = 2;
+pub const VIOL_FULL_INSIDE_BACKLOG: u8 = 4;
+
+/// Every message in flight as (source, destination, message). stateright 0.31's
+/// `Network::iter_all` never advances inside an ordered channel (it loops forever), so the
+/// channels are walked here directly.
+pub fn queued(net: &Network<Msg>) -> Box<dyn Iterator<Item = (Id, Id, &Msg)> + '_> {
+    match net {
+        Network::Ordered(channels) => Box::new(
+            channels
+                .iter()
+                .flat_map(|(&(src, dst), q)| q.iter().map(move |m| (src, dst, m))),
+        ),
+        other => Box::new(other.iter_deliverable().map(|e| (e.src, e.dst, e.msg))),
+    }
+}
+
+/// Is this action a fault (charged to the budget)?
+pub fn is_fault(action: &InnerAction) -> bool {
+    matches!(
+        action,
+        ActorModelAction::Crash(_)
+            | ActorModelAction::Timeout(_, Timer::CutLink)
+            | ActorModelAction::Timeout(
+                _,
+                Timer::Repl(
+                    ReplTimer::ReplicaTimeout | ReplTimer::MasterTimeout(_) | ReplTimer::BacklogTtl
+                )
+            )
+    )
+}
+
+impl ReplModel {
+    /// The node states (with their index), skipping crashed nodes.
+    pub fn nodes<'a>(
+        &'a self,
+        s: &'a ReplState,
+    ) -> impl Iterator<Item = (usize, &'a NodeState)> + 'a {
+        (0..self.cfg.node_count())
+            .filter(|&i| !s.sys.crashed[i])
+            .filter_map(move |i| match &*s.sys.actor_states[i] {
+                ActorState::Node(n) => Some((i, n)),
+                ActorState::Client(_) => None,
+            })
+    }
+
+    pub fn node<'a>(&self, s: &'a ReplState, i: usize) -> Option<&'a NodeState> {
+        match &*s.sys.actor_states[i] {
+            ActorState::Node(n) if !s.sys.crashed[i] => Some(n),
+            _ => None,
+        }
+    }
+
+    pub fn client<'a>(&self, s: &'a ReplState) -> &'a ClientState {
+        match &*s.sys.actor_states[self.cfg.client_id()] {
+            ActorState::Client(c) => c,
+            ActorState::Node(_) => unreachable!("the last actor is the client"),
+        }
+    }
+
+    /// Every replica streams from a live master, on its history, at its offset, and nothing
+    /// is left to do (all writes sent and answered, no switchover pending).
+    pub fn converged(&self, s: &ReplState) -> bool {
+        let client = self.client(s);
+        if client.next <= self.cfg.writes || s.sys.crashed.iter().any(|&c| c) {
+            return false;
+        }
+        if queued(&s.sys.network)
+            .any(|(_, _, m)| !matches!(m, Msg::ToMaster(_, ToMaster::Ack { .. })))
+        {
+            return false;
+        }
+        if self.cfg.switchover.is_some()
+            && s.sys.timers_set[0]
+                .iter()
+                .any(|t| *t == Timer::AdminFailover)
+        {
+            return false;
+        }
+        self.nodes(s).all(|(_, n)| {
+            if n.repl.failover != FailoverState::NoFailover {
+                return false;
+            }
+            match n.repl.link() {
+                None => true,
+                Some(l) => {
+                    l.phase == LinkPhase::Streaming
+                        && self.node(s, l.master as usize).is_some_and(|m| {
+                            m.repl.identity.replid == n.repl.identity.replid
+                                && m.repl.identity.master_repl_offset
+                                    == n.repl.identity.master_repl_offset
+                        })
+                }
+            }
+        })
+    }
+
+    /// Whether node `r`'s master would accept a PSYNC now (is up, and is a master not in the
+    /// middle of a switchover, or a replica streaming from its own master).
+    pub fn can_serve(&self, s: &ReplState, r: usize) -> bool {
+        let Some(master) = self
+            .node(s, r)
+            .and_then(|n| n.repl.link())
+            .map(|l| l.master as usize)
+        else {
+            return true;
+        };
+        self.node(s, master).is_some_and(|m| match m.repl.link() {
+            None => !matches!(m.repl.failover, FailoverState::InProgress { .. }),
+            Some(l) => l.phase == LinkPhase::Streaming,
+        })
+    }
+
+    /// A crashed process's TCP connections are reset: each peer hears `Closed` on its link,
+    /// after what was already in flight (the transport's doing, not the protocol's).
+    fn reset_connections(&self, last: &ReplState, crashed: usize, next: &mut ReplState) {
+        let Some(n) = self.node(last, crashed) else {
+            return;
+        };
+        let Network::Ordered(channels) = &mut next.sys.network else {
+            unreachable!("the replication model uses the ordered network")
+        };
+        let mut push = |dst: NodeId, msg: Msg| {
+            channels
+                .entry((Id::from(crashed), Id::from(dst as usize)))
+                .or_default()
+                .push_back(msg);
+        };
+        if let Some(l) = n.repl.link().filter(|l| l.phase != LinkPhase::Down) {
+            push(l.master, Msg::ToMaster(l.link, ToMaster::Closed));
+        }
+        for e in n.repl.replicas.iter() {
+            push(e.node, Msg::ToReplica(e.link, ToReplica::Closed));
+        }
+    }
+
+    /// Evaluates the transition monitors for one step.
+    fn monitor(&self, last: &ReplState, action: &InnerAction, next: &mut ReplState) {
+        next.events = 0;
+        // Offsets only grow within a replid (a restart is a new process: not compared).
+        for i in 0..self.cfg.node_count() {
+            let restarted =
+                matches!(action, ActorModelAction::Recover(id) if usize::from(*id) == i);
+            if let (Some(a), Some(b), false) = (self.node(last, i), self.node(next, i), restarted) {
+                if a.repl.identity.replid == b.repl.identity.replid
+                    && b.repl.identity.master_repl_offset < a.repl.identity.master_repl_offset
+                {
+                    next.violations |= VIOL_OFFSET_SHRANK;
+                }
+            }
+        }
+        // PSYNC served in this step.
+        let ActorModelAction::Deliver {
+            src,
+            dst,
+            msg: Msg::ToMaster(link, ToMaster::Psync { req, failover }),
+        } = action
+        else {
+            return;
+        };
+        let (Some(before), Some(after)) = (
+            self.node(last, usize::from(*dst)),
+            self.node(next, usize::from(*dst)),
+        ) else {
+            return;
+        };
+        let Some(entry) = after
+            .repl
+            .replicas
+            .get(usize::from(*src) as NodeId)
+            .filter(|e| e.link == *link)
+        else {
+            return;
+        };
+        let (events, violations) = self.monitor_psync(
+            before,
+            after,
+            entry.served,
+            entry.psync_from,
+            *req,
+            *failover,
+        );
+        next.events |= events;
+        next.violations |= violations;
+    }
+
+    fn monitor_psync(
+        &self,
+        before: &NodeState,
+        after: &NodeState,
+        served: Option<SyncKind>,
+        psync_from: Option<u64>,
+        req: PsyncRequest,
+        failover: bool,
+    ) -> (u8, u8) {
+        let (mut events, mut violations) = (0u8, 0u8);
+        let window = after.repl.backlog.as_ref();
+        let id = &after.repl.identity;
+        let on_history = req.replid == Some(id.replid)
+            || (req.replid == Some(id.replid2)
+                && id.replid2 != ReplId::ZERO
+                && req.offset <= id.second_repl_offset);
+        let in_window = u64::try_from(req.offset)
+            .ok()
+            .is_some_and(|off| window.is_some_and(|b| b.covers(off)));
+        match served {
+            Some(SyncKind::Partial) => {
+                if !psync_from.is_some_and(|off| window.is_some_and(|b| b.covers(off)))
+                    || !on_history
+                {
+                    violations |= VIOL_CONTINUE_OUTSIDE_BACKLOG;
+                }
+                if !failover {
+                    events |= EV_PARTIAL_AFTER_RECONNECT;
+                }
+                if req.replid.is_some() && req.replid != Some(before.repl.identity.replid)
+                    || req.replid == Some(id.replid2)
+                {
+                    events |= EV_PARTIAL_VIA_REPLID2;
+                }
+            }
+            Some(SyncKind::Full) => {
+                // The backlog existed before this PSYNC (a backlog created for it is empty and
+                // under a new id, so it cannot cover anything).
+                if on_history && in_window && before.repl.backlog.is_some() {
+                    violations |= VIOL_FULL_INSIDE_BACKLOG;
+                }
+                if req.replid == Some(id.replid) && !in_window {
+                    events |= EV_FULL_AFTER_OVERFLOW;
+                }
+            }
+            None => {}
+        }
+        (events, violations)
+    }
+}
+
+impl Model for ReplModel {
+    type State = ReplState;
+    type Action = InnerAction;
+
+    fn init_states(&self) -> Vec<ReplState> {
+        self.inner
+            .init_states()
+            .into_iter()
+            .map(|sys| ReplState {
+                sys,
+                faults_left: self.cfg.faults,
+                pings_left: self.cfg.pings,
+                events: 0,
+                violations: 0,
+            })
+            .collect()
+    }
+
+    fn actions(&self, s: &ReplState, actions: &mut Vec<InnerAction>) {
+        let mut all = Vec::new();
+        self.inner.actions(&s.sys, &mut all);
+        actions.extend(all.into_iter().filter(|a| match a {
+            ActorModelAction::Crash(id) => {
+                self.cfg.crashes && s.faults_left > 0 && usize::from(*id) != self.cfg.client_id()
+            }
+            a if is_fault(a) => s.faults_left > 0,
+            ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing)) => s.pings_left > 0,
+            // A replica retries when its master can serve it (see "Retries" in the module
+            // comment): a retry refused with -NOMASTERLINK changes nothing but the link id.
+            ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ConnectRetry)) => {
+                self.can_serve(s, usize::from(*id))
+            }
+            // The once-a-second ACK fires only after the previous one was delivered: acks are
+            // idempotent and monotone, so a queue of them adds no behaviour, only states.
+            ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ReplicaAck)) => {
+                !queued(&s.sys.network).any(|(src, _, m)| {
+                    src == *id && matches!(m, Msg::ToMaster(_, ToMaster::Ack { .. }))
+                })
+            }
+            _ => true,
+        }));
+    }
+
+    fn next_state(&self, last: &ReplState, action: InnerAction) -> Option<ReplState> {
+        let sys = self.inner.next_state(&last.sys, action.clone())?;
+        if is_fault(&action)
+            && !matches!(action, ActorModelAction::Crash(_))
+            && sys.actor_states == last.sys.actor_states
+            && sys.network == last.sys.network
+        {
+            // A fault timer with nothing to break (a stale timeout): not a step.
+            return None;
+        }
+        let mut next = ReplState {
+            sys,
+            ..last.clone()
+        };
+        if let ActorModelAction::Crash(id) = action {
+            self.reset_connections(last, usize::from(id), &mut next);
+        }
+        if is_fault(&action) {
+            next.faults_left -= 1;
+        }
+        if matches!(
+            action,
+            ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing))
+        ) {
+            next.pings_left -= 1;
+        }
+        self.monitor(last, &action, &mut next);
+        Some(next)
+    }
+
+    fn format_action(&self, action: &InnerAction) -> String {
+        format_action(action)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties()
+            .into_iter()
+            .filter(|p| applicable(&self.cfg, p.name))
+            .filter(|p| {
+                self.only.is_empty() || self.only.iter().any(|o| p.name.contains(o.as_str()))
+            })
+            .collect()
+    }
+}
+
+/// A short human-readable form of an action (also used in reports).
+pub fn format_action(action: &InnerAction) -> String {
+    match action {
+        ActorModelAction::Deliver { src, dst, msg } => format!(
+            "{} -> {}: {}",
+            usize::from(*src),
+            usize::from(*dst),
+            format_msg(msg)
+        ),
+        ActorModelAction::Timeout(id, t) => format!("{}: timer {:?}", usize::from(*id), t),
+        ActorModelAction::Crash(id) => format!("{}: crash", usize::from(*id)),
+        ActorModelAction::Recover(id) => format!("{}: restart", usize::from(*id)),
+        other => format!("{other:?}"),
+    }
+}
+
+pub fn format_msg(msg: &Msg) -> String {
+    let link = |l: &LinkId| format!("[link {}.{}]", l.incarnation, l.seq);
+    match msg {
+        Msg::ToMaster(l, ToMaster::Psync { req, failover }) => format!(
+            "{} PSYNC {} {}{}",
+            link(l),
+            req.replid
+                .map_or("?".to_string(), |r| r.to_hex()[..8].to_string()),
+            req.offset,
+            if *failover { " FAILOVER" } else { "" }
+        ),
+        Msg::ToMaster(l, m) => format!("{} {:?}", link(l), m),
+        Msg::ToReplica(l, ToReplica::FullResync { replid, offset }) => {
+            format!(
+                "{} +FULLRESYNC {} {}",
+                link(l),
+                &replid.to_hex()[..8],
+                offset
+            )
+        }
+        Msg::ToReplica(l, ToReplica::Continue { replid }) => {
+            format!("{} +CONTINUE {}", link(l), &replid.to_hex()[..8])
+        }
+        Msg::ToReplica(l, ToReplica::Stream(b)) => format!("{} stream {} bytes", link(l), b.len()),
+        Msg::ToReplica(l, m) => format!("{} {:?}", link(l), m),
+        Msg::Rdb(l, d) => format!("{} RDB {:?}", link(l), d),
+        Msg::Write(i) => format!("SET k{i} v{i}"),
+        Msg::WriteReply(i, ok) => {
+            format!("reply to write {i}: {}", if *ok { "+OK" } else { "error" })
+        }
+    }
+}
+
+// ----- properties --------------------------------------------------------------------------
+
+/// Names of the properties, as reports and the CLI show them.
+pub mod names {
+    pub const SAME_POSITION_SAME_DATA: &str = "same (replid, offset) means same data";
+    pub const PREFIX_OF_HISTORY: &str = "applied stream is a prefix of the master's history";
+    pub const NO_DUPLICATE_WRITE: &str = "partial resync leaves no gap or duplicate";
+    pub const OFFSETS_GROW: &str = "offsets only grow within a replid";
+    pub const ACK_WITHIN_SENT: &str = "an ack never exceeds what was sent and applied";
+    pub const CONTINUE_IN_BACKLOG: &str = "+CONTINUE only for a range still in the backlog";
+    pub const NO_FULL_INSIDE_WINDOW: &str =
+        "a reconnect inside the backlog window never causes a full sync";
+    pub const SWITCHOVER_LOSES_NO_WRITE: &str =
+        "a coordinated switchover loses no acknowledged write";
+    pub const SOMETIMES_PARTIAL_AFTER_CUT: &str = "sometimes: partial resync after a reconnect";
+    pub const SOMETIMES_FULL_AFTER_OVERFLOW: &str = "sometimes: full resync after backlog overflow";
+    pub const SOMETIMES_REPLID2: &str =
+        "sometimes: partial resync through replid2 after a promotion";
+    pub const SOMETIMES_SWITCHOVER: &str = "sometimes: switchover completes";
+    pub const SOMETIMES_CONVERGED: &str =
+        "sometimes: all replicas streaming at the master's offset";
+}
+
+/// Pairs (a, b) of live nodes where `a` is on `b`'s history at or below `b`'s offset:
+/// the same replid, or `b`'s replid2 up to the promotion point.
+fn shares_history(a: &ReplIdentity, b: &ReplIdentity) -> bool {
+    (a.replid == b.replid && a.master_repl_offset <= b.master_repl_offset)
+        || (b.replid2 != ReplId::ZERO
+            && a.replid == b.replid2
+            && (a.master_repl_offset as i64) < b.second_repl_offset)
+}
+
+fn is_prefix(a: &[u8], b: &[u8]) -> bool {
+    a.len() <= b.len() && a == &b[..a.len()]
+}
+
+/// Every property of the replication model.
+pub fn properties() -> Vec<Property<ReplModel>> {
+    use names::*;
+    vec![
+        // Hazard: PSYNC2 backlog corruption / chained replicas at equal offsets with different
+        // data (redis#3899, #7306): equal positions must mean equal data sets.
+        Property::<ReplModel>::always(SAME_POSITION_SAME_DATA, |m, s| {
+            let nodes: Vec<_> = m.nodes(s).collect();
+            nodes.iter().all(|(_, a)| {
+                nodes.iter().all(|(_, b)| {
+                    a.repl.identity.replid != b.repl.identity.replid
+                        || a.repl.identity.master_repl_offset != b.repl.identity.master_repl_offset
+                        || a.data == b.data
+                })
+            })
+        }),
+        // Hazard: a replica resuming at the wrong point of an old history (redis#7320 made
+        // second_repl_offset the "real meaningful offset"); covers the replid2 window too.
+        Property::<ReplModel>::always(PREFIX_OF_HISTORY, |m, s| {
+            let nodes: Vec<_> = m.nodes(s).collect();
+            nodes.iter().all(|(_, a)| {
+                nodes.iter().all(|(_, b)| {
+                    !shares_history(&a.repl.identity, &b.repl.identity)
+                        || is_prefix(&a.data, &b.data)
+                })
+            })
+        }),
+        // Hazard: replaying part of the backlog twice or skipping bytes on +CONTINUE: the
+        // writes a node applied are strictly increasing (the client writes in order).
+        Property::<ReplModel>::always(NO_DUPLICATE_WRITE, |m, s| {
+            m.nodes(s)
+                .all(|(_, n)| n.data.windows(2).all(|w| w[0] < w[1]))
+        }),
+        // Hazard: an offset moving backwards under the same id makes two histories share a
+        // name (the invariant every PSYNC decision relies on).
+        Property::<ReplModel>::always(OFFSETS_GROW, |_, s| s.violations & VIOL_OFFSET_SHRANK == 0),
+        // Hazard: WAIT counting a replica at a position it never reached (FrogDB's seeded-ack
+        // bug): an ack is at most the master's offset and the replica's applied offset.
+        Property::<ReplModel>::always(ACK_WITHIN_SENT, |m, s| {
+            m.nodes(s).all(|(_, master)| {
+                master.repl.replicas.iter().all(|e| {
+                    e.ack_offset <= master.repl.identity.master_repl_offset
+                        && m.node(s, e.node as usize).is_none_or(|r| {
+                            r.repl.link().is_none_or(|l| l.link != e.link)
+                                || r.repl.identity.replid != master.repl.identity.replid
+                                || e.ack_offset <= r.repl.identity.master_repl_offset
+                        })
+                })
+            })
+        }),
+        // Hazard: +CONTINUE for bytes the backlog no longer holds leaves a silent gap.
+        Property::<ReplModel>::always(CONTINUE_IN_BACKLOG, |_, s| {
+            s.violations & VIOL_CONTINUE_OUTSIDE_BACKLOG == 0
+        }),
+        // Hazard: needless full syncs after a short link drop (the full-sync loops of
+        // redis#4268, #4607): inside the window and on the history, PSYNC must continue.
+        Property::<ReplModel>::always(NO_FULL_INSIDE_WINDOW, |_, s| {
+            s.violations & VIOL_FULL_INSIDE_BACKLOG == 0
+        }),
+        // Hazard: Sentinel/manual failover losing acknowledged writes (redis#4819, #12113):
+        // after FAILOVER (without FORCE) the promoted node holds every write node 0 acked.
+        Property::<ReplModel>::always(SWITCHOVER_LOSES_NO_WRITE, |m, s| {
+            if m.cfg.switchover.is_none() || s.sys.crashed[0] {
+                return true;
+            }
+            let Some(n0) = m.node(s, 0) else { return true };
+            if n0.repl.incarnation > 0 {
+                return true; // node 0 restarted: its writes are subject to persistence, not FAILOVER
+            }
+            let acked = m.client(s).acked;
+            m.nodes(s)
+                .filter(|(i, n)| *i != 0 && matches!(n.repl.role, Role::Master))
+                .all(|(_, n)| {
+                    (1..=m.cfg.writes)
+                        .filter(|i| acked & (1 << i) != 0)
+                        .all(|i| n.data.contains(&i))
+                })
+        }),
+        Property::<ReplModel>::sometimes(SOMETIMES_PARTIAL_AFTER_CUT, |_, s| {
+            s.events & EV_PARTIAL_AFTER_RECONNECT != 0
+        }),
+        Property::<ReplModel>::sometimes(SOMETIMES_FULL_AFTER_OVERFLOW, |_, s| {
+            s.events & EV_FULL_AFTER_OVERFLOW != 0
+        }),
+        Property::<ReplModel>::sometimes(SOMETIMES_REPLID2, |_, s| {
+            s.events & EV_PARTIAL_VIA_REPLID2 != 0
+        }),
+        Property::<ReplModel>::sometimes(SOMETIMES_SWITCHOVER, |m, s| {
+            m.cfg.switchover.is_some()
+                && m.node(s, 1)
+                    .is_some_and(|n| matches!(n.repl.role, Role::Master))
+                && m.node(s, 0)
+                    .and_then(|n| n.repl.link())
+                    .is_some_and(|l| l.master == 1 && l.phase == LinkPhase::Streaming)
+        }),
+        Property::<ReplModel>::sometimes(SOMETIMES_CONVERGED, |m, s| m.converged(s)),
+    ]
+}
+
+/// Which properties a configuration can exercise (the others would be vacuous there).
+pub fn applicable(cfg: &ModelCfg, name: &str) -> bool {
+    use names::*;
+    match name {
+        SOMETIMES_SWITCHOVER | SOMETIMES_REPLID2 | SWITCHOVER_LOSES_NO_WRITE => {
+            cfg.switchover.is_some()
+        }
+        SOMETIMES_PARTIAL_AFTER_CUT | SOMETIMES_FULL_AFTER_OVERFLOW => cfg.faults > 0,
+        _ => true,
+    }
+}
+
+/// Liveness fairness classes for [`crate::liveness::check_eventually`]: deliveries per
+/// channel, each node's non-fault timers, restarts; faults are never forced (`None`).
+pub fn fairness_class(
+    _s: &ReplState,
+    action: &InnerAction,
+) -> Option<(u8, usize, usize, Option<Timer>)> {
+    if is_fault(action) {
+        return None;
+    }
+    match action {
+        ActorModelAction::Deliver { src, dst, .. } => {
+            Some((0, usize::from(*src), usize::from(*dst), None))
+        }
+        ActorModelAction::Timeout(id, t) => Some((1, usize::from(*id), 0, Some(*t))),
+        ActorModelAction::Recover(id) => Some((2, usize::from(*id), 0, None)),
+        _ => None,
+    }
+}
+
+/// Whether a dataset digest is needed for traces: a short stable hash of the write ids.
+pub fn dataset_digest(data: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
