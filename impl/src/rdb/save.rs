@@ -100,9 +100,16 @@ pub enum BgsaveRefused {
     Spawn(String),
 }
 
-/// Where the RDB lives: `dbfilename` in the working directory (`dir`).
+/// Where the RDB lives: `dbfilename` in `dir`. The server has changed into `dir`, so a
+/// relative `dir` is the working directory itself.
 fn rdb_path(store: &Store) -> std::io::Result<PathBuf> {
-    Ok(std::env::current_dir()?.join(&store.config.dbfilename))
+    let dir = Path::new(&store.config.dir);
+    let base = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()?
+    };
+    Ok(base.join(&store.config.dbfilename))
 }
 
 fn write_options(store: &Store, now_ms: i64) -> WriteOptions {
@@ -220,12 +227,17 @@ fn finish_bgsave(
     temp: &Path,
     path: &Path,
 ) {
-    let Some(running) = store.persist.bgsave.take_if(|b| b.generation == generation) else {
-        // Superseded by a synchronous save: its file is newer, leave it.
+    // One BGSAVE at a time: the one in progress is this one.
+    let running = store.persist.bgsave.take();
+    debug_assert!(matches!(&running, Some(b) if b.generation == generation));
+    if store.persist.generation != generation {
+        // A synchronous save (SHUTDOWN) ran meanwhile: its file is newer, keep it.
+        tracing::info!("Background saving superseded by a newer save; its file is discarded");
         let _ = std::fs::remove_file(temp);
         return;
-    };
-    store.persist.last_bgsave_time_sec = running.started.elapsed().as_secs() as i64;
+    }
+    let started = running.map(|b| b.started).unwrap_or_else(Instant::now);
+    store.persist.last_bgsave_time_sec = started.elapsed().as_secs() as i64;
     match result.and_then(|_| commit(temp, path)) {
         Ok(()) => {
             tracing::info!("Background saving terminated with success");
@@ -362,4 +374,131 @@ pub fn enter_dir(dir: &str) -> Result<(), String> {
         return Ok(());
     }
     std::env::set_current_dir(dir).map_err(|e| format!("Can't chdir to '{dir}': {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The save paths against a real directory, without a server process.
+    use super::*;
+    use crate::config::Config;
+    use crate::db::Value;
+    use crate::sbytes::SBytes;
+
+    fn shared_in(dir: &Path) -> Arc<Shared> {
+        let mut config = Config::default();
+        config.dir = dir.to_string_lossy().into_owned();
+        config.dbfilename = "unit.rdb".into();
+        Arc::new(Shared::new(config, None))
+    }
+
+    fn set(store: &mut Store, key: &str, value: &str) {
+        let v = Value::Str(SBytes::new(value.as_bytes()));
+        store.ks.set(0, key.as_bytes(), v, false);
+    }
+
+    fn load_file(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let data = std::fs::read(path).expect("the RDB exists");
+        let l = crate::rdb::read::load_slice(&data, &LoadOptions::new(16)).expect("loads");
+        let mut kv: Vec<_> = l.dbs[0]
+            .iter()
+            .map(|(k, v, _)| {
+                let Value::Str(s) = v;
+                (k.to_vec(), s.to_vec())
+            })
+            .collect();
+        kv.sort();
+        kv
+    }
+
+    fn wait_idle(shared: &Shared) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while shared.store.lock().persist.bgsave.is_some() {
+            assert!(Instant::now() < deadline, "BGSAVE did not finish");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_save_during_a_bgsave_wins_and_the_bgsave_ends_cleanly() {
+        // Why: SHUTDOWN saves while a BGSAVE may run; the older snapshot must not replace
+        // the newer file, and the server must not stay "in progress" forever.
+        let dir = std::env::temp_dir().join(format!("verdis-unit-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shared = shared_in(&dir);
+        {
+            let mut store = shared.store.lock();
+            set(&mut store, "k", "old");
+            start_bgsave(&shared, &mut store).expect("starts");
+            assert_eq!(
+                start_bgsave(&shared, &mut store),
+                Err(BgsaveRefused::InProgress)
+            );
+            set(&mut store, "k", "new");
+            save_sync(&mut store).expect("saves");
+            assert_eq!(store.ks.dirty, 0);
+        }
+        wait_idle(&shared);
+        assert_eq!(
+            load_file(&dir.join("unit.rdb")),
+            vec![(b"k".to_vec(), b"new".to_vec())]
+        );
+        // A later BGSAVE runs normally and clears the changes it saved.
+        {
+            let mut store = shared.store.lock();
+            set(&mut store, "k2", "v2");
+            start_bgsave(&shared, &mut store).expect("starts again");
+            set(&mut store, "k3", "after");
+        }
+        wait_idle(&shared);
+        let store = shared.store.lock();
+        assert!(store.persist.last_bgsave_ok);
+        assert_eq!(store.ks.dirty, 1, "the write after BGSAVE stays unsaved");
+        drop(store);
+        assert_eq!(load_file(&dir.join("unit.rdb")).len(), 2);
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().starts_with("temp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn save_points_follow_redis_rules() {
+        let dir = std::env::temp_dir().join(format!("verdis-unit-points-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shared = shared_in(&dir);
+        let mut store = shared.store.lock();
+        store.config.save = vec![crate::config::SavePoint {
+            seconds: 10,
+            changes: 2,
+        }];
+        let t0 = store.lastsave_unix;
+        set(&mut store, "a", "1");
+        set(&mut store, "b", "2");
+        // Enough changes, but not more than 10 s since the last save.
+        cron_step(&shared, &mut store, t0 + 10);
+        assert!(store.persist.bgsave.is_none());
+        cron_step(&shared, &mut store, t0 + 11);
+        assert!(store.persist.bgsave.is_some());
+        drop(store);
+        wait_idle(&shared);
+        let mut store = shared.store.lock();
+        assert_eq!(store.ks.dirty, 0);
+        // After a failure, save points wait 5 s before retrying.
+        store.persist.last_bgsave_ok = false;
+        store.persist.last_bgsave_try_unix = t0 + 100;
+        store.lastsave_unix = t0;
+        set(&mut store, "c", "3");
+        set(&mut store, "d", "4");
+        cron_step(&shared, &mut store, t0 + 105);
+        assert!(store.persist.bgsave.is_none());
+        cron_step(&shared, &mut store, t0 + 106);
+        assert!(store.persist.bgsave.is_some());
+        drop(store);
+        wait_idle(&shared);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
