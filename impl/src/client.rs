@@ -34,6 +34,46 @@ pub struct Client {
     /// The last command's name, for CLIENT LIST's `cmd=`.
     pub last_cmd: &'static str,
     pub handle: Arc<ClientHandle>,
+    /// What the client announced with REPLCONF, and a pending PSYNC/SYNC.
+    pub repl: ReplClientState,
+    /// The replication offset after this client's last write (what WAIT waits for).
+    pub woff: u64,
+    /// A command that waits (WAIT): the connection answers it later.
+    pub blocked: Option<Blocked>,
+    /// EXEC is running this client's queued commands (WAIT answers at once there).
+    pub multi_exec_running: bool,
+}
+
+/// Replication facts of a connection that may become a replica link.
+#[derive(Debug, Default)]
+pub struct ReplClientState {
+    pub listening_port: u16,
+    pub announced_ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+    /// Set by PSYNC/SYNC: the connection becomes a replica link after this batch.
+    pub psync: Option<PsyncStart>,
+    pub is_replica_link: bool,
+}
+
+/// A PSYNC (or legacy SYNC) to serve.
+#[derive(Debug, Clone, Copy)]
+pub struct PsyncStart {
+    pub req: verdis_core::repl::PsyncRequest,
+    pub failover: bool,
+    /// Legacy `SYNC`: the payload comes without a `+FULLRESYNC` line.
+    pub legacy: bool,
+}
+
+/// Why a client waits.
+#[derive(Debug, Clone, Copy)]
+pub enum Blocked {
+    /// WAIT: until `numreplicas` acknowledged `offset`, or `deadline_ms` (unix ms) passed.
+    Wait {
+        numreplicas: i64,
+        offset: u64,
+        deadline_ms: Option<i64>,
+    },
 }
 
 impl Client {
@@ -50,6 +90,10 @@ impl Client {
             close_after_reply: false,
             last_cmd: "NULL",
             handle,
+            repl: ReplClientState::default(),
+            woff: 0,
+            blocked: None,
+            multi_exec_running: false,
         }
     }
 

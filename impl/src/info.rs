@@ -200,9 +200,9 @@ fn section(out: &mut String, name: &str, shared: &Shared, store: &Store) {
                 s.total_net_input_bytes,
                 s.total_net_output_bytes,
                 s.rejected_connections,
-                s.sync_full,
-                s.sync_partial_ok,
-                s.sync_partial_err,
+                store.repl.node.stats.sync_full,
+                store.repl.node.stats.sync_partial_ok,
+                store.repl.node.stats.sync_partial_err,
                 k.expired_keys,
                 k.expired_stale_perc * 100.0,
                 k.expired_time_cap_reached_count,
@@ -214,11 +214,7 @@ fn section(out: &mut String, name: &str, shared: &Shared, store: &Store) {
             );
         }
         "replication" => {
-            let _ = write!(
-                w,
-                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-                store.repl.replid, store.repl.master_repl_offset, c.repl_backlog_size,
-            );
+            w.push_str(&store.repl.info(crate::store::unix_ms() as u64));
         }
         "cpu" => {
             let (user, sys) = cpu_times();

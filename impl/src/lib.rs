@@ -24,6 +24,7 @@ pub mod glob;
 pub mod info;
 pub mod net;
 pub mod rdb;
+pub mod replication;
 pub mod reply;
 pub mod sbytes;
 pub mod store;

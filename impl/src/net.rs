@@ -6,12 +6,13 @@
 //! Before a client authenticates, requests are executed one at a time, so that AUTH lifts
 //! the tight unauthenticated parsing limits for the very next request, as in Redis.
 
-use crate::client::{Client, ClientHandle};
+use crate::client::{Blocked, Client, ClientHandle};
 use crate::config::BindAddr;
 use crate::error::CmdError;
 use crate::reply::ReplyWriter;
 use crate::store::{unix_ms, Shared};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -145,6 +146,8 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut parser = RequestParser::new();
+    // Parsed requests not executed yet (behind a blocked WAIT, or past a batch's limit).
+    let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
     let handle = client.handle.clone();
     let (mut max_bulk, mut query_limit) = {
         let s = shared.store.lock();
@@ -177,11 +180,10 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
             } else {
                 1
             };
-            let mut reqs = Vec::new();
             let mut proto_err = None;
-            while reqs.len() < batch_max {
+            while pending.len() < batch_max {
                 match parser.next_request(&mut rbuf, &limits) {
-                    Ok(Some(r)) => reqs.push(r.args),
+                    Ok(Some(r)) => pending.push_back(r.args),
                     Ok(None) => break,
                     Err(e) => {
                         proto_err = Some(e);
@@ -189,28 +191,36 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
                     }
                 }
             }
-            if reqs.is_empty() && proto_err.is_none() {
+            if pending.is_empty() && proto_err.is_none() {
                 break;
             }
             {
                 let mut store = shared.store.lock();
                 let now = unix_ms();
                 let mut out = ReplyWriter::new(&mut wbuf, client.proto);
-                for args in &reqs {
-                    store.execute(shared, &mut client, args, now, &mut out);
-                    if client.close_after_reply {
+                let mut executed = 0;
+                while executed < batch_max {
+                    let Some(args) = pending.pop_front() else {
+                        break;
+                    };
+                    store.execute(shared, &mut client, &args, now, &mut out);
+                    executed += 1;
+                    if client.close_after_reply
+                        || client.blocked.is_some()
+                        || client.repl.psync.is_some()
+                    {
                         break;
                     }
                 }
                 if let Some(e) = &proto_err {
-                    if !client.close_after_reply {
+                    if !client.close_after_reply && pending.is_empty() && client.blocked.is_none() {
                         tracing::debug!("Protocol error ({e}) from client id={}", client.id);
                         out.error(&CmdError::Err(e.to_string()));
                         store.stats.total_error_replies += 1;
                         client.close_after_reply = true;
                     }
                 }
-                store.feed_replication();
+                store.feed_replication(shared, now);
                 store.stats.total_net_input_bytes += input_bytes;
                 store.stats.total_reads_processed += 1;
                 store.stats.total_net_output_bytes += wbuf.len() as u64;
@@ -221,6 +231,28 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
             client.publish();
             if client.close_after_reply {
                 break;
+            }
+            if client.repl.psync.is_some() {
+                // The connection becomes a replica link once the replies so far are out.
+                if !wbuf.is_empty() && wr.write_all(&wbuf).await.is_err() {
+                    break 'conn;
+                }
+                wbuf.clear();
+                if let Some(start) = client.repl.psync.take() {
+                    crate::replication::attach_replica(shared, client, start, rd, wr, rbuf).await;
+                }
+                return;
+            }
+            if client.blocked.is_some() {
+                if !wbuf.is_empty() {
+                    if wr.write_all(&wbuf).await.is_err() {
+                        break 'conn;
+                    }
+                    wbuf.clear();
+                }
+                if !wait_unblocked(shared, &mut client, &mut wbuf).await {
+                    break 'conn;
+                }
             }
         }
         if !wbuf.is_empty() {
@@ -250,6 +282,39 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
     }
 }
 
+/// Waits until a blocked client can be answered (WAIT: enough acks, or its timeout), writes
+/// the answer into `wbuf`. False if the client was killed meanwhile.
+async fn wait_unblocked(shared: &Arc<Shared>, client: &mut Client, wbuf: &mut BytesMut) -> bool {
+    let handle = client.handle.clone();
+    loop {
+        let notified = shared.repl_acks.notified();
+        {
+            let store = shared.store.lock();
+            let now = unix_ms();
+            match client.blocked {
+                Some(Blocked::Wait {
+                    numreplicas,
+                    offset,
+                    deadline_ms,
+                }) => {
+                    let acked = store.repl.node.wait_count(offset) as i64;
+                    if acked >= numreplicas || deadline_ms.is_some_and(|d| now >= d) {
+                        ReplyWriter::new(wbuf, client.proto).int(acked);
+                        client.blocked = None;
+                        return true;
+                    }
+                }
+                None => return true,
+            }
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = handle.killed() => return false,
+        }
+    }
+}
+
 /// The server cron, `hz` times a second: active expiry, ops/sec sampling, idle client timeouts.
 pub async fn cron(shared: Arc<Shared>) {
     let mut ticks: u64 = 0;
@@ -265,8 +330,9 @@ pub async fn cron(shared: Arc<Shared>) {
                 // Redis's slow cycle: at most 25% of the cron period.
                 let budget_us = 250_000 / hz as u64;
                 store.ks.active_expire_cycle(now, budget_us);
-                store.feed_replication();
+                store.feed_replication(&shared, now);
             }
+            crate::replication::run_timers(&mut store, &shared, now as u64);
             let commands = store.stats.total_commands_processed;
             store.ops.sample(now, commands);
             timeout_secs = store.config.timeout_secs;

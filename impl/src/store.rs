@@ -68,14 +68,6 @@ impl OpsSampler {
     }
 }
 
-/// Replication identity as INFO shows it; the replication issue replaces this with the
-/// protocol core's state.
-#[derive(Clone, Debug)]
-pub struct ReplView {
-    pub replid: String,
-    pub master_repl_offset: u64,
-}
-
 /// Everything commands read and write, behind the one lock.
 pub struct Store {
     pub ks: Keyspace,
@@ -86,7 +78,8 @@ pub struct Store {
     pub lastsave_unix: i64,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire_enabled: bool,
-    pub repl: ReplView,
+    /// Replication: the protocol core's node and the driver's view of its links.
+    pub repl: crate::replication::Replication,
     /// SAVE/BGSAVE state and load statistics (INFO persistence).
     pub persist: crate::rdb::save::PersistState,
 }
@@ -94,6 +87,7 @@ pub struct Store {
 impl Store {
     pub fn new(config: Config) -> Self {
         let databases = config.databases;
+        let repl = crate::replication::Replication::new(&config);
         Store {
             ks: Keyspace::new(databases),
             config,
@@ -101,10 +95,7 @@ impl Store {
             ops: OpsSampler::default(),
             lastsave_unix: unix_ms() / 1000,
             active_expire_enabled: true,
-            repl: ReplView {
-                replid: random_hex40(),
-                master_repl_offset: 0,
-            },
+            repl,
             persist: Default::default(),
         }
     }
@@ -156,6 +147,12 @@ impl Store {
         }
         self.call(shared, client, spec, args, now_ms, out);
         self.count_errors(out, errors_before);
+        // Hand this command's writes to replication now, so a WAIT pipelined right after it
+        // waits for the right offset.
+        if !self.ks.propagated.is_empty() {
+            self.feed_replication(shared, now_ms);
+            client.woff = self.repl.node.identity.master_repl_offset;
+        }
     }
 
     /// Runs a resolved command and decides its propagation. EXEC calls this for each queued
@@ -233,11 +230,34 @@ impl Store {
         }
     }
 
-    /// The replication layer's intake: takes the propagated writes of the last batch.
-    /// Until Verdis has replicas nothing keeps them, exactly like a Redis master without a
-    /// backlog (its master_repl_offset stays 0).
-    pub fn feed_replication(&mut self) {
-        self.ks.propagated.clear();
+    /// The replication layer's intake: hands the propagated writes of the last batch to the
+    /// protocol core, which appends them to the backlog and queues them for every replica.
+    /// Without a backlog (no replica ever attached) the core drops them and the offset stays
+    /// put, exactly like a Redis master.
+    pub fn feed_replication(&mut self, shared: &Arc<Shared>, now_ms: i64) {
+        if self.ks.propagated.is_empty() {
+            return;
+        }
+        let now = now_ms as u64;
+        let cfg = self.repl.cfg.clone();
+        for p in self.ks.take_propagated() {
+            let args: Vec<Vec<u8>> = p.args.iter().map(|a| a.to_vec()).collect();
+            match self.repl.node.handle_write(p.db as u64, &args, now, &cfg) {
+                Ok(effects) => self.run_repl_effects(shared, effects, now),
+                // The command path checked these before executing the write.
+                Err(e) => debug_assert!(false, "write refused after execution: {e}"),
+            }
+        }
+    }
+
+    /// Executes the protocol core's effects, in order.
+    pub fn run_repl_effects(
+        &mut self,
+        shared: &Arc<Shared>,
+        effects: Vec<verdis_core::repl::Effect>,
+        now_ms: u64,
+    ) {
+        crate::replication::run_effects(self, shared, effects, now_ms)
     }
 }
 
@@ -261,6 +281,8 @@ pub struct Shared {
     pub listeners: Mutex<Vec<tokio::task::AbortHandle>>,
     /// Applies a new log level (CONFIG SET loglevel); set by main once logging is up.
     pub set_log_level: Mutex<Option<LogLevelSetter>>,
+    /// Woken whenever a replica acknowledges (WAIT re-checks its count).
+    pub repl_acks: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -281,6 +303,7 @@ impl Shared {
             shutdown: tokio::sync::Notify::new(),
             listeners: Mutex::new(Vec::new()),
             set_log_level: Mutex::new(None),
+            repl_acks: tokio::sync::Notify::new(),
         }
     }
 

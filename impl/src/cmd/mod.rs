@@ -21,6 +21,7 @@ pub mod connection;
 pub mod keys;
 pub mod multi;
 pub mod persistence;
+pub mod replication;
 pub mod server;
 pub mod strings;
 
@@ -213,6 +214,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
         t.extend(multi::COMMANDS.iter());
         t.extend(server::COMMANDS.iter());
         t.extend(client::COMMANDS.iter());
+        t.extend(replication::COMMANDS.iter());
         t.extend(persistence::COMMANDS.iter());
         t
     })

@@ -109,6 +109,7 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     }
     let mark = ctx.store.ks.propagated.len();
     ctx.out.array(queue.len());
+    ctx.client.multi_exec_running = true;
     for args in &queue {
         match super::resolve(args) {
             Ok(spec) => {
@@ -119,6 +120,7 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
             Err(e) => ctx.out.error(&e),
         }
     }
+    ctx.client.multi_exec_running = false;
     // More than one propagated command from one EXEC: wrap them as MULTI ... EXEC.
     let added = ctx.store.ks.propagated.len() - mark;
     if added > 1 {

@@ -1,0 +1,244 @@
+//! Replication commands: REPLCONF, PSYNC, SYNC, WAIT, ROLE.
+//!
+//! PSYNC and SYNC do no I/O here: they record the request on the client, and the connection
+//! task hands the connection to the replication driver once the batch's replies are written
+//! (`net.rs`). WAIT that cannot answer at once marks the client blocked; the connection task
+//! answers when enough replicas acknowledged or the timeout passed.
+
+use super::{flags::*, is, parse_int, spec, CommandSpec, Ctx};
+use crate::client::{Blocked, PsyncStart};
+use crate::error::{CmdError, CmdResult};
+use bytes::Bytes;
+use verdis_core::repl::{PsyncRequest, ReplId, Role};
+
+const G: &str = "server";
+const ADM: &[&str] = &["admin", "slow", "dangerous"];
+
+pub static COMMANDS: [CommandSpec; 5] = [
+    spec(
+        "replconf",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
+        (0, 0, 0),
+        ADM,
+        G,
+        "3.0.0",
+        "An internal command for configuring the replication stream.",
+        replconf,
+    ),
+    spec(
+        "psync",
+        -3,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        (0, 0, 0),
+        ADM,
+        G,
+        "2.8.0",
+        "An internal command used in replication.",
+        psync,
+    ),
+    spec(
+        "sync",
+        1,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        (0, 0, 0),
+        ADM,
+        G,
+        "1.0.0",
+        "An internal command used in replication.",
+        sync,
+    ),
+    spec(
+        "wait",
+        3,
+        NOSCRIPT,
+        (0, 0, 0),
+        &["slow", "connection"],
+        "generic",
+        "3.0.0",
+        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+        wait,
+    ),
+    spec(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | SENTINEL,
+        (0, 0, 0),
+        &["admin", "fast", "dangerous"],
+        G,
+        "2.8.12",
+        "Returns the replication role.",
+        role,
+    ),
+];
+
+fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if args.len() % 2 == 0 {
+        return Err(CmdError::wrong_arity("replconf"));
+    }
+    let mut i = 1;
+    while i < args.len() {
+        let (opt, val) = (&args[i], &args[i + 1]);
+        if is(opt, "listening-port") {
+            let port = parse_int(val)?;
+            ctx.client.repl.listening_port = u16::try_from(port).unwrap_or(0);
+        } else if is(opt, "ip-address") {
+            ctx.client.repl.announced_ip = Some(String::from_utf8_lossy(val).into_owned());
+        } else if is(opt, "capa") {
+            if is(val, "eof") {
+                ctx.client.repl.capa_eof = true;
+            } else if is(val, "psync2") {
+                ctx.client.repl.capa_psync2 = true;
+            }
+            // Unknown capabilities are ignored, as by Redis.
+        } else if is(opt, "ack") || is(opt, "getack") {
+            // Only meaningful on a replication link; a plain client gets no reply.
+            return Ok(());
+        } else if is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
+            // Accepted for compatibility with redis-cli --rdb.
+        } else {
+            return Err(CmdError::err(format!(
+                "Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+        i += 2;
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Checks common to PSYNC and SYNC. Replies with the Redis error when refused.
+fn sync_allowed(ctx: &mut Ctx) -> CmdResult {
+    if ctx.client.repl.is_replica_link {
+        // Already a replica link: ignore, as Redis does.
+        return Err(CmdError::err("Replica already connected"));
+    }
+    if !ctx.out.buf.is_empty() {
+        return Err(CmdError::err(
+            "SYNC and PSYNC are invalid with pending output",
+        ));
+    }
+    if let Role::Replica(link) = &ctx.store.repl.node.role {
+        if !link.phase.is_up() {
+            return Err(CmdError::Coded(
+                "NOMASTERLINK Can't SYNC while not connected with my master".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn psync(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    sync_allowed(ctx)?;
+    let offset = parse_int(&args[2])?;
+    let replid = if &args[1][..] == b"?" {
+        None
+    } else {
+        // An id that is not 40 hex characters matches no history: a full resync.
+        Some(ReplId::parse_hex(&args[1]).unwrap_or(ReplId::ZERO))
+    };
+    let failover = match args.get(3) {
+        None => false,
+        Some(a) if is(a, "FAILOVER") && args.len() == 4 => true,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    ctx.client.repl.psync = Some(PsyncStart {
+        req: PsyncRequest { replid, offset },
+        failover,
+        legacy: false,
+    });
+    Ok(())
+}
+
+fn sync(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    sync_allowed(ctx)?;
+    ctx.client.repl.psync = Some(PsyncStart {
+        req: PsyncRequest {
+            replid: None,
+            offset: -1,
+        },
+        failover: false,
+        legacy: true,
+    });
+    Ok(())
+}
+
+fn wait(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if !ctx.store.repl.is_master() {
+        return Err(CmdError::err("WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
+    }
+    let numreplicas = parse_int(&args[1])?;
+    let timeout_ms = parse_int(&args[2])?;
+    if timeout_ms < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    let offset = ctx.client.woff;
+    let acked = ctx.store.repl.node.wait_count(offset) as i64;
+    if acked >= numreplicas || ctx.client.multi_exec_running {
+        ctx.out.int(acked);
+        return Ok(());
+    }
+    // Ask every replica for an ack now, then block until enough arrive or time runs out.
+    let effects = ctx.store.repl.node.request_acks();
+    ctx.store
+        .run_repl_effects(ctx.shared, effects, ctx.now_ms as u64);
+    ctx.client.blocked = Some(Blocked::Wait {
+        numreplicas,
+        offset,
+        deadline_ms: if timeout_ms == 0 {
+            None
+        } else {
+            Some(ctx.now_ms.saturating_add(timeout_ms))
+        },
+    });
+    Ok(())
+}
+
+fn role(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    let node = &ctx.store.repl.node;
+    match &node.role {
+        Role::Master => {
+            let replicas: Vec<(String, u16, u64)> = node
+                .replicas
+                .iter()
+                .filter(|e| e.state != verdis_core::repl::ReplicaState::Handshake)
+                .map(|e| {
+                    let (ip, port) = ctx
+                        .store
+                        .repl
+                        .peers
+                        .get(&e.node)
+                        .map(|p| (p.ip.to_string(), p.listening_port))
+                        .unwrap_or_default();
+                    (ip, port, e.ack_offset)
+                })
+                .collect();
+            ctx.out.array(3);
+            ctx.out.bulk(b"master");
+            ctx.out.int(node.identity.master_repl_offset as i64);
+            ctx.out.array(replicas.len());
+            for (ip, port, off) in replicas {
+                ctx.out.array(3);
+                ctx.out.bulk(ip.as_bytes());
+                ctx.out.bulk(port.to_string().as_bytes());
+                ctx.out.bulk(off.to_string().as_bytes());
+            }
+        }
+        Role::Replica(link) => {
+            let (host, port) = ctx.store.repl.master_addr();
+            ctx.out.array(5);
+            ctx.out.bulk(b"slave");
+            ctx.out.bulk(host.as_bytes());
+            ctx.out.int(port as i64);
+            ctx.out.bulk(link.phase.role_state().as_bytes());
+            let offset = if link.phase.is_up() {
+                node.identity.master_repl_offset as i64
+            } else {
+                -1
+            };
+            ctx.out.int(offset);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,448 @@
+//! Replication in the server: the tokio driver of the protocol core's [`ReplNode`].
+//!
+//! The decisions (PSYNC full or partial, replid and offsets, the replica table, WAIT counts,
+//! timeouts) are the core's; this module only moves bytes, time and snapshots in and out of
+//! it, as the core's driver contract says:
+//! - inputs: commands of replica connections (`PSYNC`, `REPLCONF ACK`, a closed socket), the
+//!   propagated writes of the command path ([`Replication::feed`]), and timer deadlines
+//!   checked by the server cron ([`Replication::due_timers`]);
+//! - outputs: [`Effect`]s executed in order by [`crate::store::Store::run_repl_effects`]:
+//!   bytes queued to a replica connection, a snapshot to send, timers to arm.
+//!
+//! Everything here runs under the store lock, so the replication stream is totally ordered
+//! with the writes that produce it. Each replica connection has an unbounded queue of
+//! [`PeerOut`] messages, drained by its own task ([`link::serve_replica`]); the bytes queued
+//! and not yet written are counted, so the client-output-buffer-limit for replicas can
+//! disconnect a replica that cannot keep up.
+//!
+//! Module map: [`link`] (the master side of one replica connection: snapshot transfer with
+//! `$<len>` or `$EOF:` framing, stream, ACKs), `info` rendering below.
+
+pub mod link;
+
+use crate::config::Config;
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use verdis_core::repl::{
+    Effect, IdSource, LinkId, NodeId, ReplConfig, ReplId, ReplNode, ReplTimer, Role, ToReplica,
+};
+
+/// Fresh replids from the operating system's randomness.
+pub struct OsIds;
+
+impl IdSource for OsIds {
+    fn fresh_replid(&mut self) -> ReplId {
+        use rand::RngCore;
+        let mut raw = [0u8; 20];
+        rand::thread_rng().fill_bytes(&mut raw);
+        ReplId::from_random(raw)
+    }
+}
+
+/// What a replica connection's task sends, in order.
+pub enum PeerOut {
+    /// Raw bytes: a status line (`+FULLRESYNC`, `+CONTINUE`) or stream bytes.
+    Bytes(Bytes),
+    /// A snapshot to encode and send, then report with `handle_rdb_sent`.
+    Rdb(RdbJob),
+    /// Close the connection.
+    Close,
+}
+
+/// A snapshot transfer.
+pub struct RdbJob {
+    pub dbs: Vec<crate::db::Db>,
+    pub replid: ReplId,
+    pub offset: u64,
+    /// `$EOF:<mark>` framing (diskless, the replica announced `capa eof`) or `$<len>`.
+    pub eof_framing: bool,
+    /// repl-diskless-sync-delay: seconds to wait (sending newline keepalives) before the
+    /// transfer, as Redis does to let more replicas join one transfer.
+    pub delay_secs: u32,
+    pub compression: bool,
+    pub checksum: bool,
+}
+
+/// What the master knows of one replica connection beyond the core's table.
+pub struct Peer {
+    pub tx: mpsc::UnboundedSender<PeerOut>,
+    pub link: LinkId,
+    pub ip: IpAddr,
+    pub listening_port: u16,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+    /// Legacy `SYNC`: no `+FULLRESYNC` line before the payload.
+    pub legacy_sync: bool,
+    /// Bytes queued and not yet written to the socket (output buffer accounting).
+    pub queued_bytes: Arc<AtomicU64>,
+    /// When the queue first went past the soft limit (unix ms).
+    pub soft_limit_since_ms: Option<u64>,
+}
+
+/// The replication state of the server.
+pub struct Replication {
+    pub node: ReplNode,
+    pub cfg: ReplConfig,
+    /// Armed timers and their deadlines (unix ms).
+    timers: BTreeMap<ReplTimer, u64>,
+    /// Replica connections served by this node, by the node id given to each connection.
+    pub peers: HashMap<NodeId, Peer>,
+    next_peer: NodeId,
+    /// The master we replicate from (REPLICAOF), as configured.
+    pub master: Option<(String, u16)>,
+}
+
+/// The first node id given to replica connections; ids below are for the masters we follow.
+const FIRST_PEER_ID: NodeId = 1000;
+
+impl Replication {
+    /// A master with no history yet (Redis mints a replid at start and a new one when the first
+    /// replica attaches).
+    pub fn new(config: &Config) -> Self {
+        let cfg = repl_config(config);
+        let node = ReplNode::new_master(0, 0, OsIds.fresh_replid());
+        Replication {
+            node,
+            cfg,
+            timers: BTreeMap::new(),
+            peers: HashMap::new(),
+            next_peer: FIRST_PEER_ID,
+            master: None,
+        }
+    }
+
+    /// Re-reads the replication settings after CONFIG SET.
+    pub fn reconfigure(&mut self, config: &Config) {
+        self.cfg = repl_config(config);
+    }
+
+    /// A new replica connection: its node id and link id.
+    pub fn new_peer_id(&mut self) -> (NodeId, LinkId) {
+        let id = self.next_peer;
+        self.next_peer += 1;
+        (
+            id,
+            LinkId {
+                replica: id,
+                incarnation: 0,
+                seq: 0,
+            },
+        )
+    }
+
+    pub fn set_timer(&mut self, timer: ReplTimer, at_ms: u64) {
+        self.timers.insert(timer, at_ms);
+    }
+
+    pub fn cancel_timer(&mut self, timer: ReplTimer) {
+        self.timers.remove(&timer);
+    }
+
+    /// Removes and returns the timers whose deadline has passed.
+    pub fn due_timers(&mut self, now_ms: u64) -> Vec<ReplTimer> {
+        let due: Vec<ReplTimer> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now_ms)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in &due {
+            self.timers.remove(t);
+        }
+        due
+    }
+
+    /// The configured master's host and port (ROLE, INFO).
+    pub fn master_addr(&self) -> (String, u16) {
+        self.master.clone().unwrap_or_default()
+    }
+
+    pub fn is_master(&self) -> bool {
+        matches!(self.node.role, Role::Master)
+    }
+
+    /// Queues bytes to a replica connection, counting them for the output buffer limit.
+    pub fn send_to_peer(&mut self, node: NodeId, link: LinkId, out: PeerOut) {
+        let Some(peer) = self.peers.get(&node) else {
+            return;
+        };
+        if peer.link != link {
+            // An effect for an older connection of this id: nothing to send it on.
+            return;
+        }
+        if let PeerOut::Bytes(b) = &out {
+            peer.queued_bytes
+                .fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+        // A closed receiver means the task is ending; its exit reports the close.
+        let _ = peer.tx.send(out);
+    }
+
+    /// INFO replication, in Redis 7.0's field order.
+    pub fn info(&self, now_ms: u64) -> String {
+        use std::fmt::Write;
+        let n = &self.node;
+        let mut s = String::from("# Replication\r\n");
+        match &n.role {
+            Role::Master => s.push_str("role:master\r\n"),
+            Role::Replica(_) => s.push_str("role:slave\r\n"),
+        }
+        let online: Vec<_> = n
+            .replicas
+            .iter()
+            .filter(|e| e.state != verdis_core::repl::ReplicaState::Handshake)
+            .collect();
+        let _ = write!(s, "connected_slaves:{}\r\n", online.len());
+        if self.cfg.min_replicas_to_write > 0 && self.cfg.min_replicas_max_lag_ms > 0 {
+            let _ = write!(
+                s,
+                "min_slaves_good_slaves:{}\r\n",
+                n.replicas
+                    .good_replicas(now_ms, self.cfg.min_replicas_max_lag_ms)
+            );
+        }
+        for (i, e) in online.iter().enumerate() {
+            let (ip, port) = self
+                .peers
+                .get(&e.node)
+                .map(|p| (p.ip.to_string(), p.listening_port))
+                .unwrap_or_default();
+            let lag = now_ms.saturating_sub(e.last_ack_ms) / 1000;
+            let _ = write!(
+                s,
+                "slave{i}:ip={ip},port={port},state={},offset={},lag={lag}\r\n",
+                e.state.info_name(),
+                e.ack_offset
+            );
+        }
+        let id = &n.identity;
+        let _ = write!(
+            s,
+            "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\n",
+            n.failover.info_name(),
+            id.replid.to_hex(),
+            id.replid2.to_hex(),
+            id.master_repl_offset,
+            id.second_repl_offset,
+        );
+        match &n.backlog {
+            Some(b) => {
+                let _ = write!(
+                    s,
+                    "repl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+                    self.cfg.backlog_size_bytes,
+                    b.first_byte_offset(),
+                    b.histlen()
+                );
+            }
+            None => {
+                let _ = write!(
+                    s,
+                    "repl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                    self.cfg.backlog_size_bytes
+                );
+            }
+        }
+        s
+    }
+}
+
+/// The core's settings from the server configuration.
+pub fn repl_config(c: &Config) -> ReplConfig {
+    ReplConfig {
+        backlog_size_bytes: c.repl_backlog_size.max(1),
+        backlog_ttl_ms: c.repl_backlog_ttl_secs * 1000,
+        repl_timeout_ms: (c.repl_timeout_secs as u64).max(1) * 1000,
+        ping_period_ms: (c.repl_ping_replica_period_secs as u64).max(1) * 1000,
+        ack_period_ms: 1000,
+        connect_retry_ms: 1000,
+        masterauth: c.masterauth.as_deref().is_some_and(|p| !p.is_empty()),
+        listening_port: if c.replica_announce_port != 0 {
+            c.replica_announce_port
+        } else {
+            c.port
+        },
+        min_replicas_to_write: c.min_replicas_to_write as u64,
+        min_replicas_max_lag_ms: c.min_replicas_max_lag_secs as u64 * 1000,
+        max_replicas: c.maxclients as u64,
+        max_commands_per_read: 1024,
+        planted_bug: None,
+    }
+}
+
+/// Turns a client connection that sent PSYNC/SYNC into a replica link and serves it.
+pub async fn attach_replica(
+    shared: &Arc<crate::store::Shared>,
+    client: crate::client::Client,
+    start: crate::client::PsyncStart,
+    rd: tokio::net::tcp::OwnedReadHalf,
+    wr: tokio::net::tcp::OwnedWriteHalf,
+    rbuf: bytes::BytesMut,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicU64::new(0));
+    let (node, link) = {
+        let mut store = shared.store.lock();
+        let now = crate::store::unix_ms() as u64;
+        let (node, link) = store.repl.new_peer_id();
+        let ip = client
+            .repl
+            .announced_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .unwrap_or(client.handle.addr.ip());
+        store.repl.peers.insert(
+            node,
+            Peer {
+                tx,
+                link,
+                ip,
+                listening_port: client.repl.listening_port,
+                capa_eof: client.repl.capa_eof,
+                capa_psync2: client.repl.capa_psync2,
+                legacy_sync: start.legacy,
+                queued_bytes: queued.clone(),
+                soft_limit_since_ms: None,
+            },
+        );
+        tracing::info!(
+            "Replica {ip}:{} asks for synchronization",
+            client.repl.listening_port
+        );
+        let cfg = store.repl.cfg.clone();
+        // A new replication connection, then its PSYNC.
+        let mut effects = store.repl.node.handle_from_replica(
+            node,
+            link,
+            verdis_core::repl::ToMaster::Ping,
+            now,
+            &cfg,
+            &mut OsIds,
+        );
+        effects.extend(store.repl.node.handle_from_replica(
+            node,
+            link,
+            verdis_core::repl::ToMaster::Psync {
+                req: start.req,
+                failover: start.failover,
+            },
+            now,
+            &cfg,
+            &mut OsIds,
+        ));
+        store.run_repl_effects(shared, effects, now);
+        (node, link)
+    };
+    link::serve_replica(shared.clone(), rd, wr, rbuf, node, link, rx, queued).await;
+}
+
+/// Executes the core's effects in order (see the driver contract in `verdis_core::repl`).
+pub fn run_effects(
+    store: &mut crate::store::Store,
+    _shared: &Arc<crate::store::Shared>,
+    effects: Vec<Effect>,
+    _now_ms: u64,
+) {
+    for e in effects {
+        match e {
+            Effect::ToReplica { replica, link, msg } => {
+                let Some(peer) = store.repl.peers.get(&replica) else {
+                    continue;
+                };
+                let out = match msg {
+                    // The connection's own command path already answered the handshake.
+                    ToReplica::Pong
+                    | ToReplica::AuthOk
+                    | ToReplica::AuthErr
+                    | ToReplica::ReplconfOk => continue,
+                    ToReplica::FullResync { replid, offset } => {
+                        if peer.legacy_sync {
+                            continue;
+                        }
+                        PeerOut::Bytes(Bytes::from(format!(
+                            "+FULLRESYNC {} {offset}\r\n",
+                            replid.to_hex()
+                        )))
+                    }
+                    ToReplica::Continue { replid } => {
+                        if peer.capa_psync2 {
+                            PeerOut::Bytes(Bytes::from(format!(
+                                "+CONTINUE {}\r\n",
+                                replid.to_hex()
+                            )))
+                        } else {
+                            PeerOut::Bytes(Bytes::from_static(b"+CONTINUE\r\n"))
+                        }
+                    }
+                    ToReplica::Stream(bytes) => PeerOut::Bytes(Bytes::from(bytes)),
+                    ToReplica::TryLater => {
+                        store.repl.send_to_peer(
+                            replica,
+                            link,
+                            PeerOut::Bytes(Bytes::from_static(
+                                b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n",
+                            )),
+                        );
+                        PeerOut::Close
+                    }
+                    ToReplica::Closed => PeerOut::Close,
+                };
+                store.repl.send_to_peer(replica, link, out);
+            }
+            Effect::SendRdb {
+                replica,
+                link,
+                replid,
+                offset,
+            } => {
+                let Some(peer) = store.repl.peers.get(&replica) else {
+                    continue;
+                };
+                let eof_framing = peer.capa_eof && store.config.repl_diskless_sync;
+                let job = RdbJob {
+                    dbs: store.ks.snapshot(),
+                    replid,
+                    offset,
+                    eof_framing,
+                    delay_secs: if eof_framing {
+                        store.config.repl_diskless_sync_delay_secs
+                    } else {
+                        0
+                    },
+                    compression: store.config.rdbcompression,
+                    checksum: store.config.rdbchecksum,
+                };
+                store.repl.send_to_peer(replica, link, PeerOut::Rdb(job));
+            }
+            Effect::SetTimer { timer, at_ms } => store.repl.set_timer(timer, at_ms),
+            Effect::CancelTimer(timer) => store.repl.cancel_timer(timer),
+            Effect::Connect { .. }
+            | Effect::ToMaster { .. }
+            | Effect::LoadRdb { .. }
+            | Effect::Apply { .. } => {
+                // The replica side of the driver arrives with REPLICAOF.
+                tracing::warn!("replica-side effect not handled yet: {e:?}");
+            }
+        }
+    }
+}
+
+/// Fires the replication timers that are due (called by the server cron).
+pub fn run_timers(
+    store: &mut crate::store::Store,
+    shared: &Arc<crate::store::Shared>,
+    now_ms: u64,
+) {
+    for timer in store.repl.due_timers(now_ms) {
+        let cfg = store.repl.cfg.clone();
+        let effects = store
+            .repl
+            .node
+            .handle_timer(timer, now_ms, &cfg, &mut OsIds);
+        run_effects(store, shared, effects, now_ms);
+    }
+}
