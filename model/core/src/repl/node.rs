@@ -950,6 +950,68 @@ impl ReplNode {
         out
     }
 
+    /// `REPLICAOF <host> <port>`: follow `master` from now on. Our own replicas are
+    /// disconnected (they reconnect and learn of the change), and a node that holds a history
+    /// resumes it with `PSYNC <replid> <offset+1>` (a master turned replica synthesizes its
+    /// cached master from its own replid and offset), as Redis does. Following the master we
+    /// already follow changes nothing.
+    pub fn handle_replicaof(&mut self, master: NodeId, now_ms: u64, cfg: &ReplConfig) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match &self.role {
+            Role::Replica(l) if l.master == master => return out,
+            Role::Replica(l) => {
+                if l.phase != LinkPhase::Down {
+                    out.push(Effect::ToMaster {
+                        master: l.master,
+                        link: l.link,
+                        msg: ToMaster::Closed,
+                    });
+                }
+                out.push(Effect::CancelTimer(ReplTimer::ReplicaAck));
+                out.push(Effect::CancelTimer(ReplTimer::ReplicaTimeout));
+                out.push(Effect::CancelTimer(ReplTimer::ConnectRetry));
+            }
+            Role::Master => {
+                out.push(Effect::CancelTimer(ReplTimer::MasterPing));
+                out.push(Effect::CancelTimer(ReplTimer::BacklogTtl));
+                out.push(Effect::CancelTimer(ReplTimer::FailoverTimeout));
+                self.failover = FailoverState::NoFailover;
+            }
+        }
+        self.disconnect_replicas(now_ms, cfg, None, &mut out);
+        self.role = Role::Replica(ReplicaLink {
+            master,
+            link: LinkId {
+                replica: self.me,
+                incarnation: self.incarnation,
+                seq: self.next_link_seq,
+            },
+            phase: LinkPhase::Down,
+            cached: None,
+            failover_psync: false,
+            pending: Vec::new(),
+        });
+        // connect() caches our own history when we have one.
+        self.connect(now_ms, cfg, &mut out);
+        out
+    }
+
+    /// `REPLICAOF NO ONE`: a replica becomes a master under a new replid, its old history
+    /// reachable as replid2, so its former siblings can continue partially. A master is left
+    /// as it is.
+    pub fn handle_replicaof_no_one(
+        &mut self,
+        now_ms: u64,
+        cfg: &ReplConfig,
+        ids: &mut dyn IdSource,
+    ) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if matches!(self.role, Role::Replica(_)) {
+            self.promote(None, now_ms, cfg, ids, &mut out);
+        }
+        out
+    }
+
     /// An aborted switchover: the demoted master takes its role back under a new replid
     /// (its old history stays reachable as replid2), like REPLICAOF NO ONE.
     fn revert_to_master(
