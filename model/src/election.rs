@@ -691,8 +691,21 @@ fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::liveness::check_eventually;
+    use crate::liveness::{check_eventually, LivenessReport};
     use stateright::Checker;
+
+    fn cfg(
+        fault_budget: u8,
+        safe_failover: bool,
+        planted_bug: Option<PlantedBug>,
+    ) -> ElectionConfig {
+        ElectionConfig {
+            fault_budget,
+            safe_failover,
+            planted_bug,
+            ..ElectionConfig::default()
+        }
+    }
 
     fn check(cfg: ElectionConfig) -> impl Checker<ElectionModel> {
         ElectionModel::new(cfg)
@@ -702,40 +715,7 @@ mod tests {
             .join()
     }
 
-    #[test]
-    fn default_configuration_passes_every_property_and_shows_the_redis_wait_loss() {
-        let checker = check(ElectionConfig::default());
-        checker.assert_properties();
-        let path = checker
-            .discovery("Redis semantics: a WAIT-acknowledged write is lost")
-            .expect("Redis semantics lose a WAIT-acknowledged write");
-        let last = path.last_state();
-        assert!(last.wins.iter().any(|w| w.offset < last.acked_offset));
-    }
-
-    #[test]
-    fn safe_failover_loses_no_wait_acknowledged_write() {
-        let checker = check(ElectionConfig {
-            safe_failover: true,
-            ..ElectionConfig::default()
-        });
-        checker.assert_properties();
-    }
-
-    #[test]
-    fn a_master_that_votes_twice_per_epoch_is_caught() {
-        let checker = check(ElectionConfig {
-            planted_bug: Some(PlantedBug::VoteTwicePerEpoch),
-            ..ElectionConfig::default()
-        });
-        assert!(checker
-            .discovery("Vote Safety: a master votes at most once per epoch")
-            .is_some());
-    }
-
-    fn liveness(
-        cfg: ElectionConfig,
-    ) -> crate::liveness::LivenessReport<ElectionState, ElectionAction> {
+    fn liveness(cfg: ElectionConfig) -> LivenessReport<ElectionState, ElectionAction> {
         let model = ElectionModel::new(cfg);
         check_eventually(
             &model,
@@ -746,23 +726,65 @@ mod tests {
     }
 
     #[test]
+    fn unique_state_counts_are_pinned_so_model_drift_is_noticed() {
+        for (budget, safe, expected) in [(0, false, 2_729), (1, false, 37_222), (1, true, 32_181)] {
+            let checker = check(cfg(budget, safe, None));
+            assert_eq!(
+                checker.unique_state_count(),
+                expected,
+                "budget {budget}, safe {safe}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_configuration_passes_every_property_and_shows_the_redis_wait_loss() {
+        let checker = check(ElectionConfig::default());
+        checker.assert_properties();
+        assert_eq!(checker.unique_state_count(), 344_907);
+        let path = checker
+            .discovery("Redis semantics: a WAIT-acknowledged write is lost")
+            .expect("Redis semantics lose a WAIT-acknowledged write");
+        let last = path.last_state();
+        assert!(last.wins.iter().any(|w| w.offset < last.acked_offset));
+    }
+
+    #[test]
+    fn safe_failover_loses_no_wait_acknowledged_write() {
+        let checker = check(cfg(2, true, None));
+        checker.assert_properties();
+        assert_eq!(checker.unique_state_count(), 296_857);
+    }
+
+    #[test]
+    fn a_master_that_votes_twice_per_epoch_is_caught() {
+        let checker = check(cfg(1, false, Some(PlantedBug::VoteTwicePerEpoch)));
+        assert!(checker
+            .discovery("Vote Safety: a master votes at most once per epoch")
+            .is_some());
+    }
+
+    #[test]
     fn after_the_fault_budget_the_failed_shard_gets_one_agreed_master() {
         for safe_failover in [false, true] {
-            let report = liveness(ElectionConfig {
-                safe_failover,
-                ..ElectionConfig::default()
-            });
+            let report = liveness(cfg(1, safe_failover, None));
             assert!(report.holds(), "{:?}", report.outcome);
         }
     }
 
     #[test]
-    fn replicas_that_never_retry_after_a_split_vote_are_caught_by_liveness() {
-        let report = liveness(ElectionConfig {
-            planted_bug: Some(PlantedBug::NeverRetryElection),
-            ..ElectionConfig::default()
-        });
-        assert!(report.violation().is_some(), "{:?}", report.outcome);
+    fn replicas_that_never_retry_a_failed_election_are_caught_by_liveness() {
+        let report = liveness(cfg(1, false, Some(PlantedBug::NeverRetryElection)));
+        let lasso = report
+            .violation()
+            .expect("an election that is never retried");
+        assert!(lasso.is_deadlock());
+        let last = lasso
+            .prefix
+            .last()
+            .map(|step| &step.1)
+            .expect("a non-empty prefix");
+        assert!(last.wins.is_empty() && last.master_failed);
     }
 }
 
