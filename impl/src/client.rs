@@ -42,6 +42,8 @@ pub struct Client {
     pub blocked: Option<Blocked>,
     /// EXEC is running this client's queued commands (WAIT answers at once there).
     pub multi_exec_running: bool,
+    /// The client applying our master's stream: it may write on a read-only replica.
+    pub is_master_link: bool,
 }
 
 /// Replication facts of a connection that may become a replica link.
@@ -94,6 +96,7 @@ impl Client {
             woff: 0,
             blocked: None,
             multi_exec_running: false,
+            is_master_link: false,
         }
     }
 

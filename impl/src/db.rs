@@ -347,6 +347,8 @@ pub type ClientId = u64;
 pub struct Keyspace {
     dbs: Vec<Db>,
     pub policy: ExpiryPolicy,
+    /// Set while a command of our master's stream runs: expired keys are still present.
+    pub master_access: bool,
     /// Writes in propagated form, in execution order, waiting for the replication layer.
     pub propagated: Vec<Propagated>,
     /// Changes since the last save (INFO rdb_changes_since_last_save).
@@ -364,6 +366,7 @@ impl Keyspace {
         Keyspace {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             policy: ExpiryPolicy::Delete,
+            master_access: false,
             propagated: Vec::new(),
             dirty: 0,
             stats: KeyspaceStats::default(),
@@ -413,7 +416,8 @@ impl Keyspace {
             return false;
         }
         match self.policy {
-            ExpiryPolicy::Hide => true,
+            // The master's own commands see the key until the master deletes it.
+            ExpiryPolicy::Hide => !self.master_access,
             ExpiryPolicy::Delete => {
                 self.delete_expired(db, key);
                 true

@@ -214,7 +214,11 @@ fn section(out: &mut String, name: &str, shared: &Shared, store: &Store) {
             );
         }
         "replication" => {
-            w.push_str(&store.repl.info(crate::store::unix_ms() as u64));
+            w.push_str(
+                &store
+                    .repl
+                    .info(crate::store::unix_ms() as u64, &store.config),
+            );
         }
         "cpu" => {
             let (user, sys) = cpu_times();

@@ -132,6 +132,14 @@ impl Store {
             self.count_errors(out, errors_before);
             return;
         }
+        if let Err(e) = self.replica_allows(client, spec) {
+            if client.multi.is_some() {
+                client.multi_error = true;
+            }
+            out.error(&e);
+            self.count_errors(out, errors_before);
+            return;
+        }
         // Inside MULTI every command but the transaction's own is queued.
         if client.multi.is_some()
             && !matches!(
@@ -145,11 +153,13 @@ impl Store {
             out.simple("QUEUED");
             return;
         }
+        self.ks.master_access = client.is_master_link;
         self.call(shared, client, spec, args, now_ms, out);
+        self.ks.master_access = false;
         self.count_errors(out, errors_before);
         // Hand this command's writes to replication now, so a WAIT pipelined right after it
-        // waits for the right offset.
-        if !self.ks.propagated.is_empty() {
+        // waits for the right offset. (The master link's writes are forwarded by the core.)
+        if !self.ks.propagated.is_empty() && !client.is_master_link {
             self.feed_replication(shared, now_ms);
             client.woff = self.repl.node.identity.master_repl_offset;
         }
@@ -207,9 +217,34 @@ impl Store {
             .is_some_and(|p| !p.is_empty())
     }
 
-    /// Whether this server is a replica. Always false until replication exists.
+    /// Whether this server is a replica.
     pub fn is_replica(&self) -> bool {
-        false
+        !self.repl.is_master()
+    }
+
+    /// A replica refuses writes from clients (`replica-read-only`) and, with
+    /// `replica-serve-stale-data no`, most commands while its link is down.
+    fn replica_allows(&self, client: &Client, spec: &cmd::CommandSpec) -> Result<(), CmdError> {
+        if client.is_master_link || self.repl.is_master() {
+            return Ok(());
+        }
+        if spec.is_write() && self.config.replica_read_only {
+            return Err(CmdError::Coded(
+                "READONLY You can't write against a read only replica.".into(),
+            ));
+        }
+        let link_up = self
+            .repl
+            .node
+            .link()
+            .is_some_and(|l| l.phase == verdis_core::repl::LinkPhase::Streaming);
+        if !link_up && !self.config.replica_serve_stale_data && spec.flags & flags::STALE == 0 {
+            return Err(CmdError::Coded(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether keys past their time are deleted here (a master) rather than hidden.
@@ -236,6 +271,12 @@ impl Store {
     /// put, exactly like a Redis master.
     pub fn feed_replication(&mut self, shared: &Arc<Shared>, now_ms: i64) {
         if self.ks.propagated.is_empty() {
+            return;
+        }
+        if !self.repl.is_master() {
+            // A replica's data changes only through its master's stream, which the core
+            // forwards to our own replicas byte for byte.
+            self.ks.propagated.clear();
             return;
         }
         let now = now_ms as u64;

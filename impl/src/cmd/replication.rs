@@ -14,7 +14,29 @@ use verdis_core::repl::{PsyncRequest, ReplId, Role};
 const G: &str = "server";
 const ADM: &[&str] = &["admin", "slow", "dangerous"];
 
-pub static COMMANDS: [CommandSpec; 5] = [
+pub static COMMANDS: [CommandSpec; 7] = [
+    spec(
+        "replicaof",
+        3,
+        ADMIN | NOSCRIPT | STALE | NO_MULTI,
+        (0, 0, 0),
+        ADM,
+        G,
+        "5.0.0",
+        "Configures a server as replica of another, or promotes it to a master.",
+        replicaof,
+    ),
+    spec(
+        "slaveof",
+        3,
+        ADMIN | NOSCRIPT | STALE | NO_MULTI,
+        (0, 0, 0),
+        ADM,
+        G,
+        "1.0.0",
+        "Sets a Redis server as a replica of another, or promotes it to being a master.",
+        replicaof,
+    ),
     spec(
         "replconf",
         -1,
@@ -239,6 +261,67 @@ fn role(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
             };
             ctx.out.int(offset);
         }
+    }
+    Ok(())
+}
+
+/// Makes this server a replica of `master`, or a master again (`None`). Returns false when
+/// it already follows that master. Used by REPLICAOF and by `replicaof` in the config.
+pub fn set_master(
+    store: &mut crate::store::Store,
+    shared: &std::sync::Arc<crate::store::Shared>,
+    master: Option<(String, u16)>,
+    now_ms: u64,
+) -> bool {
+    let cfg = store.repl.cfg.clone();
+    match master {
+        None => {
+            let effects = store.repl.node.handle_replicaof_no_one(
+                now_ms,
+                &cfg,
+                &mut crate::replication::OsIds,
+            );
+            store.run_repl_effects(shared, effects, now_ms);
+            if store.repl.master.take().is_some() {
+                tracing::info!("MASTER MODE enabled (user request)");
+            }
+            store.repl.upstream = None;
+            store.ks.policy = crate::db::ExpiryPolicy::Delete;
+            true
+        }
+        Some(addr) => {
+            if store.repl.master.as_ref() == Some(&addr) && !store.repl.is_master() {
+                return false;
+            }
+            tracing::info!("REPLICAOF {}:{} enabled", addr.0, addr.1);
+            store.repl.master = Some(addr);
+            store.repl.master_node += 1;
+            store.repl.link_down_since_ms = Some(now_ms);
+            store.ks.policy = crate::db::ExpiryPolicy::Hide;
+            let master_node = store.repl.master_node;
+            let effects = store.repl.node.handle_replicaof(master_node, now_ms, &cfg);
+            store.run_repl_effects(shared, effects, now_ms);
+            true
+        }
+    }
+}
+
+fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms as u64;
+    if is(&args[1], "NO") && is(&args[2], "ONE") {
+        set_master(ctx.store, ctx.shared, None, now);
+        ctx.out.ok();
+        return Ok(());
+    }
+    let port = parse_int(&args[2])
+        .ok()
+        .and_then(|p| u16::try_from(p).ok())
+        .ok_or_else(|| CmdError::err("Invalid master port"))?;
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    if set_master(ctx.store, ctx.shared, Some((host, port)), now) {
+        ctx.out.ok();
+    } else {
+        ctx.out.simple("OK Already connected to specified master");
     }
     Ok(())
 }

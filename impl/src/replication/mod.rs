@@ -19,6 +19,7 @@
 //! `$<len>` or `$EOF:` framing, stream, ACKs), `info` rendering below.
 
 pub mod link;
+pub mod upstream;
 
 use crate::config::Config;
 use bytes::Bytes;
@@ -94,6 +95,19 @@ pub struct Replication {
     next_peer: NodeId,
     /// The master we replicate from (REPLICAOF), as configured.
     pub master: Option<(String, u16)>,
+    /// The core's id for that master; a new one for every REPLICAOF, so effects meant for an
+    /// earlier master never reach the new one.
+    pub master_node: NodeId,
+    /// The connection to our master: its link id and the queue its task sends from.
+    pub upstream: Option<(LinkId, mpsc::UnboundedSender<verdis_core::repl::ToMaster>)>,
+    /// A snapshot received from our master, waiting for the core's `LoadRdb`.
+    pub loaded_snapshot: Option<(LinkId, Vec<crate::db::Db>)>,
+    /// When we last read anything from our master (unix ms).
+    pub last_master_io_ms: u64,
+    /// When the link to our master went down (unix ms), for INFO.
+    pub link_down_since_ms: Option<u64>,
+    /// The client that applies our master's stream (its selected db persists across reads).
+    pub master_client: Option<crate::client::Client>,
 }
 
 /// The first node id given to replica connections; ids below are for the masters we follow.
@@ -112,6 +126,12 @@ impl Replication {
             peers: HashMap::new(),
             next_peer: FIRST_PEER_ID,
             master: None,
+            master_node: 0,
+            upstream: None,
+            loaded_snapshot: None,
+            last_master_io_ms: 0,
+            link_down_since_ms: None,
+            master_client: None,
         }
     }
 
@@ -183,13 +203,44 @@ impl Replication {
     }
 
     /// INFO replication, in Redis 7.0's field order.
-    pub fn info(&self, now_ms: u64) -> String {
+    pub fn info(&self, now_ms: u64, config: &Config) -> String {
         use std::fmt::Write;
         let n = &self.node;
         let mut s = String::from("# Replication\r\n");
         match &n.role {
             Role::Master => s.push_str("role:master\r\n"),
-            Role::Replica(_) => s.push_str("role:slave\r\n"),
+            Role::Replica(link) => {
+                let (host, port) = self.master_addr();
+                let up = link.phase == verdis_core::repl::LinkPhase::Streaming;
+                let io_ago = if self.last_master_io_ms == 0 {
+                    -1
+                } else {
+                    (now_ms.saturating_sub(self.last_master_io_ms) / 1000) as i64
+                };
+                let syncing = matches!(link.phase, verdis_core::repl::LinkPhase::Transfer { .. });
+                let offset = n.identity.master_repl_offset;
+                let _ = write!(
+                    s,
+                    "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{offset}\r\nslave_repl_offset:{offset}\r\n",
+                    if up { "up" } else { "down" },
+                    if up { io_ago } else { -1 },
+                    syncing as u8,
+                );
+                if !up {
+                    let since = self
+                        .link_down_since_ms
+                        .map(|d| (now_ms.saturating_sub(d) / 1000) as i64)
+                        .unwrap_or(-1);
+                    let _ = write!(s, "master_link_down_since_seconds:{since}\r\n");
+                }
+                let _ = write!(
+                    s,
+                    "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+                    config.replica_priority,
+                    config.replica_read_only as u8,
+                    config.replica_announced as u8
+                );
+            }
         }
         let online: Vec<_> = n
             .replicas
@@ -343,9 +394,9 @@ pub async fn attach_replica(
 /// Executes the core's effects in order (see the driver contract in `verdis_core::repl`).
 pub fn run_effects(
     store: &mut crate::store::Store,
-    _shared: &Arc<crate::store::Shared>,
+    shared: &Arc<crate::store::Shared>,
     effects: Vec<Effect>,
-    _now_ms: u64,
+    now_ms: u64,
 ) {
     for e in effects {
         match e {
@@ -420,15 +471,81 @@ pub fn run_effects(
             }
             Effect::SetTimer { timer, at_ms } => store.repl.set_timer(timer, at_ms),
             Effect::CancelTimer(timer) => store.repl.cancel_timer(timer),
-            Effect::Connect { .. }
-            | Effect::ToMaster { .. }
-            | Effect::LoadRdb { .. }
-            | Effect::Apply { .. } => {
-                // The replica side of the driver arrives with REPLICAOF.
-                tracing::warn!("replica-side effect not handled yet: {e:?}");
+            Effect::Connect { master, link } => {
+                let Some(addr) = store.repl.master.clone() else {
+                    continue;
+                };
+                if master != store.repl.master_node {
+                    continue;
+                }
+                let (tx, rx) = mpsc::unbounded_channel();
+                store.repl.upstream = Some((link, tx));
+                tokio::spawn(upstream::run(shared.clone(), addr, link, rx));
             }
+            Effect::ToMaster { link, msg, .. } => {
+                let closing = msg == verdis_core::repl::ToMaster::Closed;
+                if let Some((current, tx)) = &store.repl.upstream {
+                    if *current == link {
+                        // A closed receiver means the task already ended.
+                        let _ = tx.send(msg);
+                    }
+                }
+                if closing {
+                    store.repl.upstream = None;
+                    store.repl.link_down_since_ms = Some(now_ms);
+                }
+            }
+            Effect::LoadRdb { link } => match store.repl.loaded_snapshot.take() {
+                Some((l, dbs)) if l == link && dbs.len() == store.ks.db_count() as usize => {
+                    store.ks.replace_all(dbs);
+                    store.ks.dirty = 0;
+                    store.repl.link_down_since_ms = None;
+                    if let Some(c) = store.repl.master_client.as_mut() {
+                        c.db = 0;
+                    }
+                }
+                other => {
+                    debug_assert!(
+                        false,
+                        "LoadRdb without its snapshot: {:?}",
+                        other.map(|o| o.0)
+                    );
+                }
+            },
+            Effect::Apply { args } => apply_from_master(store, shared, args, now_ms),
         }
     }
+}
+
+/// Applies one write of our master's stream to the data set, as the master's client: it may
+/// write on a read-only replica and sees keys that are logically expired.
+fn apply_from_master(
+    store: &mut crate::store::Store,
+    shared: &Arc<crate::store::Shared>,
+    args: Vec<Vec<u8>>,
+    now_ms: u64,
+) {
+    if args.is_empty() {
+        return;
+    }
+    let mut client = match store.repl.master_client.take() {
+        Some(c) => c,
+        None => {
+            let addr = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+            let handle = Arc::new(crate::client::ClientHandle::new(0, addr, addr, -1));
+            let mut c = crate::client::Client::new(handle, true);
+            c.is_master_link = true;
+            c
+        }
+    };
+    let args: Vec<Bytes> = args.into_iter().map(Bytes::from).collect();
+    let mut scratch = bytes::BytesMut::new();
+    let mut out = crate::reply::ReplyWriter::new(&mut scratch, client.proto);
+    store.execute(shared, &mut client, &args, now_ms as i64, &mut out);
+    // A replica forwards its master's stream as it came (the core did); what the command
+    // would propagate itself is not sent again.
+    store.ks.propagated.clear();
+    store.repl.master_client = Some(client);
 }
 
 /// Fires the replication timers that are due (called by the server cron).
