@@ -76,6 +76,8 @@ pub enum Blocked {
         offset: u64,
         deadline_ms: Option<i64>,
     },
+    /// A write while FAILOVER pauses writes: it runs when the pause ends.
+    Paused,
 }
 
 impl Client {

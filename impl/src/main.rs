@@ -131,6 +131,12 @@ fn main() -> ExitCode {
         tracing::error!("{e}");
         return ExitCode::FAILURE;
     }
+    {
+        let mut st = shared.store.lock();
+        if let Some(aux) = st.persist.loaded_repl.clone() {
+            st.repl.restore_from(&aux);
+        }
+    }
     let code = runtime.block_on(async move {
         let (port, binds) = {
             let st = shared.store.lock();
@@ -143,6 +149,14 @@ fn main() -> ExitCode {
         let port = shared.port.load(std::sync::atomic::Ordering::Relaxed);
         tracing::info!("Running mode=standalone, port={port}.");
         tracing::info!("Server initialized");
+        {
+            // `replicaof` in the config: follow that master from the start.
+            let mut st = shared.store.lock();
+            if let Some(r) = st.config.replicaof.clone() {
+                let now = verdis::store::unix_ms() as u64;
+                verdis::cmd::replication::set_master(&mut st, &shared, Some((r.host, r.port)), now);
+            }
+        }
         tokio::spawn(net::cron(shared.clone()));
         tokio::spawn(verdis::rdb::save::cron(shared.clone()));
         tracing::info!("Ready to accept connections tcp");

@@ -203,6 +203,13 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
                     let Some(args) = pending.pop_front() else {
                         break;
                     };
+                    if !client.is_master_link && client.multi.is_none() && store.write_paused(&args)
+                    {
+                        // FAILOVER pauses writes: this one waits, and everything behind it.
+                        pending.push_front(args);
+                        client.blocked = Some(Blocked::Paused);
+                        break;
+                    }
                     store.execute(shared, &mut client, &args, now, &mut out);
                     executed += 1;
                     if client.close_after_reply
@@ -300,6 +307,12 @@ async fn wait_unblocked(shared: &Arc<Shared>, client: &mut Client, wbuf: &mut By
                     let acked = store.repl.node.wait_count(offset) as i64;
                     if acked >= numreplicas || deadline_ms.is_some_and(|d| now >= d) {
                         ReplyWriter::new(wbuf, client.proto).int(acked);
+                        client.blocked = None;
+                        return true;
+                    }
+                }
+                Some(Blocked::Paused) => {
+                    if !store.repl.node.failover.pauses_writes() {
                         client.blocked = None;
                         return true;
                     }

@@ -78,6 +78,9 @@ pub struct Store {
     pub lastsave_unix: i64,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire_enabled: bool,
+    /// Every propagated write handed to replication, kept for the propagation tests.
+    #[cfg(test)]
+    pub propagation_log: Vec<crate::db::Propagated>,
     /// Replication: the protocol core's node and the driver's view of its links.
     pub repl: crate::replication::Replication,
     /// SAVE/BGSAVE state and load statistics (INFO persistence).
@@ -97,6 +100,8 @@ impl Store {
             active_expire_enabled: true,
             repl,
             persist: Default::default(),
+            #[cfg(test)]
+            propagation_log: Vec::new(),
         }
     }
 
@@ -132,7 +137,7 @@ impl Store {
             self.count_errors(out, errors_before);
             return;
         }
-        if let Err(e) = self.replica_allows(client, spec) {
+        if let Err(e) = self.replica_allows(client, spec, now_ms) {
             if client.multi.is_some() {
                 client.multi_error = true;
             }
@@ -217,6 +222,17 @@ impl Store {
             .is_some_and(|p| !p.is_empty())
     }
 
+    /// FAILOVER has paused writes: a write (or an EXEC) must wait.
+    pub fn write_paused(&self, args: &[Bytes]) -> bool {
+        if !self.repl.node.failover.pauses_writes() {
+            return false;
+        }
+        match cmd::resolve(args) {
+            Ok(spec) => spec.is_write() || spec.name == "exec",
+            Err(_) => false,
+        }
+    }
+
     /// Whether this server is a replica.
     pub fn is_replica(&self) -> bool {
         !self.repl.is_master()
@@ -224,8 +240,32 @@ impl Store {
 
     /// A replica refuses writes from clients (`replica-read-only`) and, with
     /// `replica-serve-stale-data no`, most commands while its link is down.
-    fn replica_allows(&self, client: &Client, spec: &cmd::CommandSpec) -> Result<(), CmdError> {
-        if client.is_master_link || self.repl.is_master() {
+    fn replica_allows(
+        &self,
+        client: &Client,
+        spec: &cmd::CommandSpec,
+        now_ms: i64,
+    ) -> Result<(), CmdError> {
+        if client.is_master_link {
+            return Ok(());
+        }
+        if self.repl.is_master() {
+            // min-replicas-to-write: a master without enough good replicas refuses writes.
+            let cfg = &self.repl.cfg;
+            if spec.is_write()
+                && cfg.min_replicas_to_write > 0
+                && cfg.min_replicas_max_lag_ms > 0
+                && self
+                    .repl
+                    .node
+                    .replicas
+                    .good_replicas(now_ms as u64, cfg.min_replicas_max_lag_ms)
+                    < cfg.min_replicas_to_write
+            {
+                return Err(CmdError::Coded(
+                    "NOREPLICAS Not enough good replicas to write.".into(),
+                ));
+            }
             return Ok(());
         }
         if spec.is_write() && self.config.replica_read_only {
@@ -254,6 +294,7 @@ impl Store {
 
     /// Reacts to CONFIG SET of directives that need more than the new value stored.
     pub fn apply_config_change(&mut self, changed: &[&'static str]) {
+        self.repl.reconfigure(&self.config);
         for name in changed {
             tracing::debug!("config {name} changed");
             // Like Redis, CONFIG SET dir changes the working directory, where the RDB lives.
@@ -282,11 +323,16 @@ impl Store {
         let now = now_ms as u64;
         let cfg = self.repl.cfg.clone();
         for p in self.ks.take_propagated() {
+            #[cfg(test)]
+            self.propagation_log.push(p.clone());
             let args: Vec<Vec<u8>> = p.args.iter().map(|a| a.to_vec()).collect();
             match self.repl.node.handle_write(p.db as u64, &args, now, &cfg) {
                 Ok(effects) => self.run_repl_effects(shared, effects, now),
-                // The command path checked these before executing the write.
-                Err(e) => debug_assert!(false, "write refused after execution: {e}"),
+                // The command path checks these before executing a write; reaching here is a
+                // bug that would let replicas diverge, so it is loud.
+                Err(e) => tracing::error!(
+                    "BUG: a write was executed and then refused for replication: {e}"
+                ),
             }
         }
     }
@@ -417,9 +463,7 @@ mod tests {
         /// The propagated commands since the last call, as `db:ARGS` strings.
         fn propagated(&mut self) -> Vec<String> {
             let mut store = self.shared.store.lock();
-            store
-                .ks
-                .take_propagated()
+            std::mem::take(&mut store.propagation_log)
                 .into_iter()
                 .map(|Propagated { db, args }| {
                     let words: Vec<String> = args

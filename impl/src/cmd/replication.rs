@@ -14,7 +14,18 @@ use verdis_core::repl::{PsyncRequest, ReplId, Role};
 const G: &str = "server";
 const ADM: &[&str] = &["admin", "slow", "dangerous"];
 
-pub static COMMANDS: [CommandSpec; 7] = [
+pub static COMMANDS: [CommandSpec; 8] = [
+    spec(
+        "failover",
+        -1,
+        ADMIN | NOSCRIPT | STALE,
+        (0, 0, 0),
+        ADM,
+        G,
+        "6.2.0",
+        "Starts a coordinated failover from a server to one of its replicas.",
+        failover,
+    ),
     spec(
         "replicaof",
         3,
@@ -323,5 +334,78 @@ fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         ctx.out.simple("OK Already connected to specified master");
     }
+    Ok(())
+}
+
+/// `FAILOVER [TO host port [FORCE]] [TIMEOUT ms] | FAILOVER ABORT`: the coordinated switchover
+/// run by the core: writes pause, the target catches up, this master becomes its replica and
+/// hands over with `PSYNC <replid> <offset> FAILOVER`.
+fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms as u64;
+    let cfg = ctx.store.repl.cfg.clone();
+    if args.len() == 2 && is(&args[1], "ABORT") {
+        let effects = ctx
+            .store
+            .repl
+            .node
+            .handle_failover_abort()
+            .map_err(|e| CmdError::Coded(e.to_string().trim_start_matches('-').to_string()))?;
+        ctx.store.run_repl_effects(ctx.shared, effects, now);
+        ctx.out.ok();
+        return Ok(());
+    }
+    let mut target: Option<(String, u16)> = None;
+    let mut timeout_ms: i64 = 0;
+    let mut force = false;
+    let mut i = 1;
+    while i < args.len() {
+        if is(&args[i], "TO") && i + 2 < args.len() && target.is_none() {
+            let port = parse_int(&args[i + 2])
+                .ok()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or(CmdError::NotInteger)?;
+            target = Some((String::from_utf8_lossy(&args[i + 1]).into_owned(), port));
+            i += 3;
+        } else if is(&args[i], "TIMEOUT") && i + 1 < args.len() && timeout_ms == 0 {
+            timeout_ms = parse_int(&args[i + 1])?;
+            if timeout_ms <= 0 {
+                return Err(CmdError::err("FAILOVER timeout must be greater than 0"));
+            }
+            i += 2;
+        } else if is(&args[i], "FORCE") && !force {
+            force = true;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let target_node = match &target {
+        None => None,
+        Some((host, port)) => {
+            let found = ctx.store.repl.peers.iter().find(|(_, p)| {
+                p.listening_port == *port
+                    && (p.ip.to_string() == *host || (host == "localhost" && p.ip.is_loopback()))
+            });
+            match found {
+                Some((id, _)) => Some(*id),
+                // Not one of our replicas: the core answers with Redis's error.
+                None => Some(u32::MAX),
+            }
+        }
+    };
+    let req = verdis_core::repl::FailoverRequest {
+        target: target_node,
+        timeout_ms: timeout_ms as u64,
+        force,
+    };
+    let effects = ctx
+        .store
+        .repl
+        .node
+        .handle_failover(req, now, &cfg)
+        .map_err(|e| CmdError::Coded(e.to_string()))?;
+    ctx.store.run_repl_effects(ctx.shared, effects, now);
+    tracing::info!("FAILOVER requested");
+    ctx.out.ok();
     Ok(())
 }

@@ -122,7 +122,6 @@ const AOF: &str = "AOF persistence is not implemented by Verdis yet, so it canno
                    the durability that appendonly yes asks for";
 const NO_EVICTION: &str = "memory limits and eviction are not implemented by Verdis yet, \
                            so it cannot enforce the memory bound this setting asks for";
-const NO_REPLICATION: &str = "replication is not implemented yet";
 const NO_CLUSTER: &str = "cluster mode is not implemented by Verdis";
 const NO_TLS: &str = "TLS is not implemented by Verdis, and ignoring this setting would send \
                       in clear text what it asks to encrypt";
@@ -229,7 +228,7 @@ pub(crate) static DIRECTIVES: &[Spec] = &[
     spec!("maxmemory-policy", None, 0, Enum(MaxmemoryPolicy::NAMES), enum_field!(maxmemory_policy, MaxmemoryPolicy), "noeviction", Native),
     spec!("maxmemory-clients", None, 0, MemOrPercent { max_percent: 100, max: i64::MAX as i128 }, Slot::Stored, "0", OnlyValue("0", NO_EVICTION)),
     // ---- Replication (stored typed for the replication code).
-    spec!("replicaof", Some("slaveof"), IMMUTABLE | MULTI_ARG, ReplicaOf, Slot::Special, "no one", OnlyValue("", NO_REPLICATION)),
+    spec!("replicaof", Some("slaveof"), IMMUTABLE | MULTI_ARG, ReplicaOf, Slot::Special, "no one", Native),
     spec!("masterauth", None, 0, STR, opt_str_field!(masterauth), "", Native),
     spec!("masteruser", None, 0, STR, opt_str_field!(masteruser), "", Native),
     spec!("repl-backlog-size", None, 0, mem(1, LONG_MAX), int_field!(repl_backlog_size, u64), "1048576", Native),
@@ -241,7 +240,7 @@ pub(crate) static DIRECTIVES: &[Spec] = &[
     spec!("repl-diskless-sync-max-replicas", None, 0, int(0, INT_MAX), int_field!(repl_diskless_sync_max_replicas, u32), "0", Native),
     spec!("repl-diskless-load", None, 0, Enum(ReplDisklessLoad::NAMES), enum_field!(repl_diskless_load, ReplDisklessLoad), "disabled", Native),
     spec!("repl-disable-tcp-nodelay", None, 0, Bool, bool_field!(repl_disable_tcp_nodelay), "no", Native),
-    spec!("min-replicas-to-write", Some("min-slaves-to-write"), 0, int(0, INT_MAX), int_field!(min_replicas_to_write, u32), "0", OnlyValue("0", "replication is not implemented yet, so writes cannot be gated on replicas")),
+    spec!("min-replicas-to-write", Some("min-slaves-to-write"), 0, int(0, INT_MAX), int_field!(min_replicas_to_write, u32), "0", Native),
     spec!("min-replicas-max-lag", Some("min-slaves-max-lag"), 0, int(0, INT_MAX), int_field!(min_replicas_max_lag_secs, u32), "10", Native),
     spec!("replica-read-only", Some("slave-read-only"), 0, Bool, bool_field!(replica_read_only), "yes", Native),
     spec!("replica-serve-stale-data", Some("slave-serve-stale-data"), 0, Bool, bool_field!(replica_serve_stale_data), "yes", Native),

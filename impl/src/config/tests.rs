@@ -397,15 +397,6 @@ fn refused_values_stop_start_up_naming_the_line_that_set_them() {
         ("appendonly yes", "AOF"),
         ("maxmemory 100mb", "eviction"),
         ("maxmemory-clients 5%", "eviction"),
-        (
-            "replicaof 127.0.0.1 6380",
-            "replication is not implemented yet",
-        ),
-        (
-            "slaveof 127.0.0.1 6380",
-            "replication is not implemented yet",
-        ),
-        ("min-replicas-to-write 1", "replication"),
         ("cluster-enabled yes", "cluster"),
         ("tls-port 6380", "TLS"),
         ("aclfile /etc/redis/users.acl", "ACL"),

@@ -118,8 +118,8 @@ fn write_options(store: &Store, now_ms: i64) -> WriteOptions {
         checksum: store.config.rdbchecksum,
         ctime_unix: now_ms / 1000,
         used_mem_bytes: crate::alloc::allocated_bytes(),
-        // The replication layer supplies repl-id/offset once it owns the stream.
-        repl: None,
+        // repl-id / repl-offset, so a restarted node can resume with a partial resync.
+        repl: crate::replication::save_aux(&store.repl),
     }
 }
 

@@ -302,6 +302,38 @@ impl Replication {
     }
 }
 
+/// The replication aux fields of an RDB this node saves: its replid and offset, when it has a
+/// history others could resume (a backlog), as Redis writes them.
+pub fn save_aux(repl: &Replication) -> Option<crate::rdb::ReplAux> {
+    repl.node.backlog.as_ref()?;
+    Some(crate::rdb::ReplAux {
+        stream_db: 0,
+        repl_id: repl.node.identity.replid.to_hex(),
+        repl_offset: repl.node.identity.master_repl_offset as i64,
+    })
+}
+
+impl Replication {
+    /// After loading an RDB that carried repl-id / repl-offset: resume that history, so
+    /// replicas (or our master) can continue partially after the restart.
+    pub fn restore_from(&mut self, aux: &crate::rdb::ReplAux) {
+        let Some(replid) = ReplId::parse_hex(aux.repl_id.as_bytes()) else {
+            tracing::warn!("Ignoring an unreadable repl-id in the RDB");
+            return;
+        };
+        let Ok(offset) = u64::try_from(aux.repl_offset) else {
+            return;
+        };
+        let mut identity = verdis_core::repl::ReplIdentity::new(replid);
+        identity.master_repl_offset = offset;
+        self.node = ReplNode::restore(0, 1, identity, None, &self.cfg);
+        tracing::info!(
+            "Resuming replication history {} at offset {offset}",
+            replid.to_hex()
+        );
+    }
+}
+
 /// The core's settings from the server configuration.
 pub fn repl_config(c: &Config) -> ReplConfig {
     ReplConfig {
@@ -472,12 +504,17 @@ pub fn run_effects(
             Effect::SetTimer { timer, at_ms } => store.repl.set_timer(timer, at_ms),
             Effect::CancelTimer(timer) => store.repl.cancel_timer(timer),
             Effect::Connect { master, link } => {
+                // Our configured master, or (a coordinated switchover) one of our replicas.
+                if master != store.repl.master_node {
+                    let Some(peer) = store.repl.peers.get(&master) else {
+                        continue;
+                    };
+                    store.repl.master = Some((peer.ip.to_string(), peer.listening_port));
+                    store.repl.master_node = master;
+                }
                 let Some(addr) = store.repl.master.clone() else {
                     continue;
                 };
-                if master != store.repl.master_node {
-                    continue;
-                }
                 let (tx, rx) = mpsc::unbounded_channel();
                 store.repl.upstream = Some((link, tx));
                 tokio::spawn(upstream::run(shared.clone(), addr, link, rx));
@@ -515,8 +552,14 @@ pub fn run_effects(
             Effect::Apply { args } => apply_from_master(store, shared, args, now_ms),
         }
     }
+    // Keys past their time are deleted (and DEL propagated) only by a master whose writes are
+    // not paused; a replica, or a master handing over, hides them instead.
+    store.ks.policy = if store.repl.is_master() && !store.repl.node.failover.pauses_writes() {
+        crate::db::ExpiryPolicy::Delete
+    } else {
+        crate::db::ExpiryPolicy::Hide
+    };
 }
-
 /// Applies one write of our master's stream to the data set, as the master's client: it may
 /// write on a read-only replica and sees keys that are logically expired.
 fn apply_from_master(
@@ -561,5 +604,17 @@ pub fn run_timers(
             .node
             .handle_timer(timer, now_ms, &cfg, &mut OsIds);
         run_effects(store, shared, effects, now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_replids_differ() {
+        let a = OsIds.fresh_replid();
+        let b = OsIds.fresh_replid();
+        assert_ne!(a, b, "{} {}", a.to_hex(), b.to_hex());
     }
 }
