@@ -1,0 +1,845 @@
+//! End-to-end replication tests: real verdis-server and Debian redis-server 7.0.15 processes
+//! on loopback, in every direction: a Verdis replica of a Redis master, a Redis replica of a
+//! Verdis master, Verdis-only chains and promotions, and a mixed chain.
+//!
+//! The oracles are the ones Redis's own replication tests use: `DEBUG DIGEST` equal on master
+//! and replicas, the INFO stats counters `sync_full` / `sync_partial_ok`, and equal
+//! replication offsets once the stream is quiet. Every wait has a deadline; a failed wait
+//! reports the servers' logs.
+
+use std::time::{Duration, Instant};
+use verdis_core::resp::Frame;
+use verdis_tests::{info_field, text, Conn, Server};
+
+/// How long a sync, a reconnection or a stream catch-up may take.
+const SYNC_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Master options: start a full sync at once instead of waiting for more replicas.
+const MASTER: &[&str] = &["--repl-diskless-sync-delay", "0"];
+
+/// Master options for promotion tests: no PING in the stream, so a replica's offset cannot
+/// move past its sibling's between the promotion and the switch.
+const QUIET_MASTER: &[&str] = &[
+    "--repl-diskless-sync-delay",
+    "0",
+    "--repl-ping-replica-period",
+    "3600",
+];
+
+/// Polls `cond` every 20 ms until it holds or `deadline` passes; returns whether it held.
+fn wait_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn soon() -> Instant {
+    Instant::now() + SYNC_DEADLINE
+}
+
+/// The last lines of each server's log, for failure messages.
+fn logs(servers: &[&Server]) -> String {
+    let mut out = String::new();
+    for s in servers {
+        let log = s.log();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        out.push_str(&format!("\n--- {:?} on port {} ---\n", s.kind, s.port));
+        for l in tail.iter().rev() {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn ok(c: &mut Conn, args: &[&str]) {
+    let r = c.cmd(args);
+    assert_eq!(r, Frame::Simple("OK".into()), "{args:?}: {}", text(&r));
+}
+
+fn digest(c: &mut Conn) -> String {
+    text(&c.cmd(&["DEBUG", "DIGEST"]))
+}
+
+fn info(c: &mut Conn, section: &str) -> String {
+    text(&c.cmd(&["INFO", section]))
+}
+
+fn field(c: &mut Conn, section: &str, name: &str) -> String {
+    let all = info(c, section);
+    info_field(&all, name).unwrap_or_else(|| panic!("no {name} in INFO {section}: {all}"))
+}
+
+fn repl(c: &mut Conn, name: &str) -> String {
+    field(c, "replication", name)
+}
+
+fn stat(c: &mut Conn, name: &str) -> u64 {
+    field(c, "stats", name)
+        .parse()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn offset(c: &mut Conn) -> i64 {
+    repl(c, "master_repl_offset")
+        .parse()
+        .expect("numeric master_repl_offset")
+}
+
+fn int(f: &Frame) -> i64 {
+    match f {
+        Frame::Integer(n) => *n,
+        other => panic!("expected an integer reply, got {other:?}"),
+    }
+}
+
+/// `REPLICAOF 127.0.0.1 <master's port>` on `c`.
+fn replica_of(c: &mut Conn, master: &Server) {
+    ok(c, &["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+}
+
+/// Waits until the replica behind `c` has its link up and no sync in progress.
+fn wait_link_up(c: &mut Conn, servers: &[&Server]) {
+    let up = wait_until(soon(), || {
+        let all = info(c, "replication");
+        info_field(&all, "master_link_status").as_deref() == Some("up")
+            && info_field(&all, "master_sync_in_progress").as_deref() == Some("0")
+    });
+    assert!(
+        up,
+        "the replica's link did not come up: {}{}",
+        info(c, "replication"),
+        logs(servers)
+    );
+}
+
+/// Waits until the master and every replica report the same master_repl_offset (the
+/// replicas' slave_repl_offset too), then returns it.
+fn wait_offsets_equal(master: &mut Conn, replicas: &mut [&mut Conn], servers: &[&Server]) -> i64 {
+    let mut seen = Vec::new();
+    let equal = wait_until(soon(), || {
+        let m = offset(master);
+        seen = vec![m];
+        let mut all = true;
+        for r in replicas.iter_mut() {
+            let o = offset(r);
+            let s: i64 = repl(r, "slave_repl_offset").parse().unwrap_or(-1);
+            seen.push(o);
+            seen.push(s);
+            all &= o == m && s == m;
+        }
+        all
+    });
+    assert!(
+        equal,
+        "offsets differ (master, then each replica's master_repl_offset and slave_repl_offset): {seen:?}{}",
+        logs(servers)
+    );
+    seen[0]
+}
+
+/// Waits for equal offsets, then asserts equal DEBUG DIGEST everywhere; returns the digest.
+fn assert_in_sync(master: &mut Conn, replicas: &mut [&mut Conn], servers: &[&Server]) -> String {
+    wait_offsets_equal(master, replicas, servers);
+    let d = digest(master);
+    for (i, r) in replicas.iter_mut().enumerate() {
+        assert_eq!(digest(r), d, "replica {i}'s digest{}", logs(servers));
+    }
+    d
+}
+
+/// The keys of [`populate`]: (db, key, TTL in ms if any).
+const DATASET: &[(u32, &str, Option<i64>)] = &[
+    (0, "plain", None),
+    (0, "int", None),
+    (0, "big", None),
+    (0, "lzf", None),
+    (0, "ttl-px", Some(3_600_000)),
+    (0, "ttl-at", Some(7_200_000)),
+    (3, "db3", None),
+    (3, "db3-ttl", Some(5_000_000)),
+    (7, "db7", None),
+    (15, "db15-ttl", Some(9_000_000)),
+];
+
+/// Strings with and without TTLs in dbs 0, 3, 7 and 15.
+fn populate(c: &mut Conn) {
+    ok(c, &["SET", "plain", "value"]);
+    ok(c, &["SET", "int", "12345"]);
+    ok(c, &["SET", "big", &"x".repeat(20_000)]);
+    ok(c, &["SET", "lzf", &"abc".repeat(300)]);
+    ok(c, &["SET", "ttl-px", "v", "PX", "3600000"]);
+    ok(c, &["SET", "ttl-at", "v"]);
+    let at = format!("{}", now_ms() + 7_200_000);
+    assert_eq!(int(&c.cmd(&["PEXPIREAT", "ttl-at", &at])), 1);
+    ok(c, &["SELECT", "3"]);
+    ok(c, &["SET", "db3", "three"]);
+    ok(c, &["SET", "db3-ttl", "three", "PX", "5000000"]);
+    ok(c, &["SELECT", "7"]);
+    ok(c, &["SET", "db7", "seven"]);
+    ok(c, &["SELECT", "15"]);
+    ok(c, &["SET", "db15-ttl", "fifteen", "EX", "9000"]);
+    ok(c, &["SELECT", "0"]);
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+/// PEXPIRETIME of `key` in `db` (the connection is left in db 0).
+fn pexpiretime(c: &mut Conn, db: u32, key: &str) -> i64 {
+    ok(c, &["SELECT", &db.to_string()]);
+    let t = int(&c.cmd(&["PEXPIRETIME", key]));
+    ok(c, &["SELECT", "0"]);
+    t
+}
+
+/// Every key of [`DATASET`] has the same absolute expire time on both sides and a PTTL close
+/// to the one it was given.
+fn assert_same_ttls(master: &mut Conn, replica: &mut Conn) {
+    for &(db, key, ttl) in DATASET {
+        let m = pexpiretime(master, db, key);
+        let r = pexpiretime(replica, db, key);
+        assert_eq!(r, m, "PEXPIRETIME of {key} in db {db}");
+        match ttl {
+            None => assert_eq!(r, -1, "{key} in db {db} has no TTL"),
+            Some(ttl) => {
+                ok(replica, &["SELECT", &db.to_string()]);
+                let pttl = int(&replica.cmd(&["PTTL", key]));
+                ok(replica, &["SELECT", "0"]);
+                assert!(
+                    pttl <= ttl && pttl > ttl - 30_000,
+                    "PTTL of {key} in db {db} on the replica: {pttl}, given {ttl}"
+                );
+            }
+        }
+    }
+}
+
+/// The writes of the streaming tests: SET, INCR, EXPIRE (-> PEXPIREAT), SET PX (-> PXAT),
+/// DEL, MULTI/EXEC, writes in other dbs and FLUSHDB in db 7.
+fn stream_writes(c: &mut Conn) {
+    ok(c, &["SET", "s1", "one"]);
+    for _ in 0..3 {
+        c.cmd(&["INCR", "counter"]);
+    }
+    ok(c, &["SET", "later-ttl", "v"]);
+    assert_eq!(int(&c.cmd(&["EXPIRE", "later-ttl", "1000"])), 1);
+    ok(c, &["SET", "later-px", "v", "PX", "500000"]);
+    assert_eq!(int(&c.cmd(&["DEL", "plain"])), 1);
+    ok(c, &["MULTI"]);
+    assert_eq!(text(&c.cmd(&["SET", "in-multi", "1"])), "QUEUED");
+    assert_eq!(text(&c.cmd(&["INCR", "in-multi"])), "QUEUED");
+    let exec = c.cmd(&["EXEC"]);
+    assert!(
+        matches!(exec, Frame::Array(ref v) if v.len() == 2),
+        "{exec:?}"
+    );
+    ok(c, &["SELECT", "5"]);
+    ok(c, &["SET", "db5", "five"]);
+    ok(c, &["SELECT", "7"]);
+    ok(c, &["FLUSHDB"]);
+    ok(c, &["SET", "db7-after-flush", "x"]);
+    ok(c, &["SELECT", "3"]);
+    c.cmd(&["INCR", "counter3"]);
+    ok(c, &["SELECT", "0"]);
+    ok(c, &["SET", "s2", "two"]);
+}
+
+/// After [`stream_writes`] the replica holds what the master holds.
+fn assert_stream_applied(master: &mut Conn, replica: &mut Conn) {
+    assert_eq!(text(&replica.cmd(&["GET", "counter"])), "3");
+    assert_eq!(text(&replica.cmd(&["GET", "in-multi"])), "2");
+    assert_eq!(replica.cmd(&["EXISTS", "plain"]), Frame::Integer(0));
+    for key in ["later-ttl", "later-px"] {
+        let m = pexpiretime(master, 0, key);
+        assert!(m > 0, "{key} has an expire time on the master");
+        assert_eq!(pexpiretime(replica, 0, key), m, "PEXPIRETIME of {key}");
+    }
+    ok(replica, &["SELECT", "7"]);
+    assert_eq!(replica.cmd(&["DBSIZE"]), Frame::Integer(1));
+    ok(replica, &["SELECT", "5"]);
+    assert_eq!(text(&replica.cmd(&["GET", "db5"])), "five");
+    ok(replica, &["SELECT", "0"]);
+}
+
+/// Reads one CRLF-terminated line from a raw connection, skipping the bare `\n` keepalives a
+/// master sends before a payload.
+fn read_line(c: &mut Conn) -> String {
+    let mut line = Vec::new();
+    loop {
+        let b = c.read_bytes(1)[0];
+        if b == b'\n' {
+            if line.is_empty() {
+                continue;
+            }
+            break;
+        }
+        line.push(b);
+    }
+    assert_eq!(line.pop(), Some(b'\r'), "line ends with CRLF: {line:?}");
+    String::from_utf8(line).expect("ASCII line")
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Verdis replica of redis-server
+// ---------------------------------------------------------------------------------------
+
+/// A Verdis replica of redis-server full-syncs strings with and without TTLs in several dbs:
+/// equal digests and expire times, then applies the stream (SET, INCR, EXPIRE, DEL,
+/// MULTI/EXEC, FLUSHDB in db 7, SELECT changes) with equal offsets.
+#[test]
+fn verdis_replica_of_redis_full_sync_then_stream() {
+    let m = Server::redis(MASTER);
+    let v = Server::verdis(&[]);
+    let (mut mc, mut vc) = (m.conn(), v.conn());
+    populate(&mut mc);
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &[&m, &v]);
+    assert_in_sync(&mut mc, &mut [&mut vc], &[&m, &v]);
+    assert_same_ttls(&mut mc, &mut vc);
+    assert_eq!(text(&vc.cmd(&["GET", "big"])), "x".repeat(20_000));
+    assert_eq!(stat(&mut mc, "sync_full"), 1);
+    assert_eq!(repl(&mut vc, "role"), "slave");
+    assert_eq!(
+        repl(&mut vc, "master_replid"),
+        repl(&mut mc, "master_replid")
+    );
+
+    stream_writes(&mut mc);
+    assert_in_sync(&mut mc, &mut [&mut vc], &[&m, &v]);
+    assert_stream_applied(&mut mc, &mut vc);
+    assert_eq!(stat(&mut mc, "sync_full"), 1, "no second full sync");
+}
+
+/// After CLIENT KILL TYPE replica on the Redis master, the Verdis replica resyncs partially:
+/// sync_partial_ok goes up, sync_full stays, writes made meanwhile arrive, offsets equal.
+#[test]
+fn verdis_replica_of_redis_partial_resync_after_link_kill() {
+    let m = Server::redis(MASTER);
+    let v = Server::verdis(&[]);
+    let (mut mc, mut vc) = (m.conn(), v.conn());
+    populate(&mut mc);
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &[&m, &v]);
+    assert_in_sync(&mut mc, &mut [&mut vc], &[&m, &v]);
+    assert_eq!(stat(&mut mc, "sync_full"), 1);
+    assert_eq!(stat(&mut mc, "sync_partial_ok"), 0);
+
+    assert_eq!(
+        mc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]),
+        Frame::Integer(1)
+    );
+    ok(&mut mc, &["SET", "while-down", "1"]);
+    ok(&mut mc, &["SELECT", "3"]);
+    ok(&mut mc, &["SET", "while-down-3", "1"]);
+    ok(&mut mc, &["SELECT", "0"]);
+    let resynced = wait_until(soon(), || stat(&mut mc, "sync_partial_ok") == 1);
+    assert!(resynced, "no partial resync{}", logs(&[&m, &v]));
+    wait_link_up(&mut vc, &[&m, &v]);
+    ok(&mut mc, &["SET", "after", "1"]);
+    assert_in_sync(&mut mc, &mut [&mut vc], &[&m, &v]);
+    assert_eq!(stat(&mut mc, "sync_full"), 1, "no second full sync");
+    assert_eq!(stat(&mut mc, "sync_partial_err"), 0);
+    assert_eq!(text(&vc.cmd(&["GET", "while-down"])), "1");
+}
+
+/// `+CONTINUE <newid>`: with Redis master M, Redis replica R and Verdis replica V of M, R is
+/// promoted and V pointed at R: V resyncs partially and takes R's new replid, keeping M's as
+/// replid2.
+#[test]
+fn verdis_replica_follows_promoted_redis_sibling_with_continue_newid() {
+    let m = Server::redis(QUIET_MASTER);
+    let r = Server::redis(QUIET_MASTER);
+    let v = Server::verdis(&[]);
+    let all = [&m, &r, &v];
+    let (mut mc, mut rc, mut vc) = (m.conn(), r.conn(), v.conn());
+    populate(&mut mc);
+    replica_of(&mut rc, &m);
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut rc, &all);
+    wait_link_up(&mut vc, &all);
+    ok(&mut mc, &["SET", "before-promotion", "1"]);
+    assert_in_sync(&mut mc, &mut [&mut rc, &mut vc], &all);
+    let old_id = repl(&mut mc, "master_replid");
+    assert_eq!(repl(&mut vc, "master_replid"), old_id);
+
+    ok(&mut rc, &["REPLICAOF", "NO", "ONE"]);
+    let new_id = repl(&mut rc, "master_replid");
+    assert_ne!(new_id, old_id);
+    assert_eq!(repl(&mut rc, "master_replid2"), old_id);
+    replica_of(&mut vc, &r);
+    let resynced = wait_until(soon(), || stat(&mut rc, "sync_partial_ok") == 1);
+    assert!(resynced, "V did not resync partially with R{}", logs(&all));
+    wait_link_up(&mut vc, &all);
+    assert_eq!(stat(&mut rc, "sync_full"), 0, "no full sync on R");
+    assert_eq!(repl(&mut vc, "master_replid"), new_id);
+    assert_eq!(repl(&mut vc, "master_replid2"), old_id);
+    assert_eq!(repl(&mut vc, "master_port"), r.port.to_string());
+
+    ok(&mut rc, &["SET", "after-promotion", "1"]);
+    assert_in_sync(&mut rc, &mut [&mut vc], &all);
+    assert_eq!(text(&vc.cmd(&["GET", "after-promotion"])), "1");
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. redis-server replica of Verdis
+// ---------------------------------------------------------------------------------------
+
+/// A Redis replica full-syncs from a Verdis master with `repl-diskless-sync <diskless>`,
+/// checking the framing by the replica's log, then applies the stream.
+fn redis_replica_of_verdis_full_sync(diskless: &str, framing_log: &str) {
+    let v = Server::verdis(&[
+        "--repl-diskless-sync",
+        diskless,
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let r = Server::redis(&[]);
+    let (mut vc, mut rc) = (v.conn(), r.conn());
+    populate(&mut vc);
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &[&v, &r]);
+    assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
+    assert!(
+        r.log().contains(framing_log),
+        "the replica's log names the framing `{framing_log}`{}",
+        logs(&[&v, &r])
+    );
+    assert_same_ttls(&mut vc, &mut rc);
+    assert_eq!(stat(&mut vc, "sync_full"), 1);
+    assert_eq!(
+        repl(&mut rc, "master_replid"),
+        repl(&mut vc, "master_replid")
+    );
+
+    stream_writes(&mut vc);
+    assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
+    assert_stream_applied(&mut vc, &mut rc);
+    assert_eq!(stat(&mut vc, "sync_full"), 1, "no second full sync");
+}
+
+/// A Redis replica full-syncs from Verdis with `$<len>` framing (repl-diskless-sync no), then
+/// streams.
+#[test]
+fn redis_replica_of_verdis_full_sync_len_framing() {
+    redis_replica_of_verdis_full_sync("no", "MASTER <-> REPLICA sync: receiving ");
+}
+
+/// A Redis replica full-syncs from Verdis with `$EOF:` framing (repl-diskless-sync yes), then
+/// streams.
+#[test]
+fn redis_replica_of_verdis_full_sync_eof_framing() {
+    redis_replica_of_verdis_full_sync("yes", "receiving streamed RDB from master with EOF");
+}
+
+/// A Redis replica whose link to Verdis is killed (CLIENT KILL TYPE master on the replica)
+/// resyncs partially: Verdis's sync_partial_ok goes up, sync_full stays, offsets equal.
+#[test]
+fn redis_replica_of_verdis_partial_resync_after_link_kill() {
+    let v = Server::verdis(MASTER);
+    let r = Server::redis(&[]);
+    let (mut vc, mut rc) = (v.conn(), r.conn());
+    populate(&mut vc);
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &[&v, &r]);
+    assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
+    // A Redis replica's first PSYNC names its own replid, which counts as a refused partial.
+    let partial_err = stat(&mut vc, "sync_partial_err");
+
+    assert_eq!(
+        rc.cmd(&["CLIENT", "KILL", "TYPE", "master"]),
+        Frame::Integer(1)
+    );
+    ok(&mut vc, &["SET", "while-down", "1"]);
+    let resynced = wait_until(soon(), || stat(&mut vc, "sync_partial_ok") == 1);
+    assert!(resynced, "no partial resync{}", logs(&[&v, &r]));
+    wait_link_up(&mut rc, &[&v, &r]);
+    ok(&mut vc, &["SET", "after", "1"]);
+    assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
+    assert_eq!(stat(&mut vc, "sync_full"), 1, "no second full sync");
+    assert_eq!(stat(&mut vc, "sync_partial_err"), partial_err);
+    assert!(
+        r.log()
+            .contains("Successful partial resynchronization with master"),
+        "{}",
+        logs(&[&v, &r])
+    );
+}
+
+/// CLIENT KILL TYPE replica on a Verdis master closes the replica's link (as on Redis, which
+/// replies with the number of links killed), and the replica comes back partially.
+#[test]
+fn client_kill_type_replica_on_verdis_drops_the_link() {
+    let v = Server::verdis(MASTER);
+    let r = Server::redis(&[]);
+    let (mut vc, mut rc) = (v.conn(), r.conn());
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &[&v, &r]);
+    ok(&mut vc, &["SET", "k", "v"]);
+    assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
+
+    let killed = vc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+    assert_eq!(killed, Frame::Integer(1), "{}", logs(&[&v, &r]));
+    let resynced = wait_until(soon(), || stat(&mut vc, "sync_partial_ok") == 1);
+    assert!(resynced, "no partial resync{}", logs(&[&v, &r]));
+    assert_eq!(stat(&mut vc, "sync_full"), 1);
+}
+
+/// WAIT on a Verdis master counts a Redis replica: `WAIT 1 2000` -> 1 after a write, and
+/// `WAIT 2 300` times out with 1.
+#[test]
+fn wait_counts_a_redis_replica_of_verdis() {
+    let v = Server::verdis(MASTER);
+    let r = Server::redis(&[]);
+    let (mut vc, mut rc) = (v.conn(), r.conn());
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &[&v, &r]);
+    ok(&mut vc, &["SET", "waited", "1"]);
+    let start = Instant::now();
+    assert_eq!(
+        vc.cmd(&["WAIT", "1", "2000"]),
+        Frame::Integer(1),
+        "{}",
+        logs(&[&v, &r])
+    );
+    assert!(start.elapsed() < Duration::from_millis(1900));
+    ok(&mut vc, &["SET", "waited", "2"]);
+    let start = Instant::now();
+    assert_eq!(vc.cmd(&["WAIT", "2", "300"]), Frame::Integer(1));
+    assert!(start.elapsed() >= Duration::from_millis(250));
+    assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
+}
+
+/// INFO and ROLE agree between a Verdis master and its Redis replica once quiet: equal
+/// offsets, the `slave0:` line (ip, listening port, state=online, offset, lag), ROLE on both.
+#[test]
+fn info_and_role_agree_between_verdis_master_and_redis_replica() {
+    let v = Server::verdis(MASTER);
+    let r = Server::redis(&[]);
+    let (mut vc, mut rc) = (v.conn(), r.conn());
+    populate(&mut vc);
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &[&v, &r]);
+    ok(&mut vc, &["SET", "k", "v"]);
+    let off = wait_offsets_equal(&mut vc, &mut [&mut rc], &[&v, &r]);
+    // The slave0 line reports the offset of the replica's last ACK (one per second).
+    let mut line = String::new();
+    let acked = wait_until(soon(), || {
+        let all = info(&mut vc, "replication");
+        line = info_field(&all, "slave0").unwrap_or_default();
+        line.contains(&format!(",offset={off},")) || offset(&mut vc) != off
+    });
+    assert!(acked, "slave0: {line}");
+    let all = info(&mut vc, "replication");
+    assert_eq!(info_field(&all, "role").as_deref(), Some("master"));
+    assert_eq!(info_field(&all, "connected_slaves").as_deref(), Some("1"));
+    let off = offset(&mut vc);
+    let line = info_field(&all, "slave0").unwrap_or_default();
+    let fields: Vec<&str> = line.split(',').collect();
+    assert_eq!(fields.len(), 5, "slave0:{line}");
+    assert_eq!(fields[0], "ip=127.0.0.1", "slave0:{line}");
+    assert_eq!(fields[1], format!("port={}", r.port), "slave0:{line}");
+    assert_eq!(fields[2], "state=online", "slave0:{line}");
+    assert_eq!(fields[3], format!("offset={off}"), "slave0:{line}");
+    let lag: u64 = fields[4]
+        .strip_prefix("lag=")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("slave0:{line}"));
+    assert!(lag <= 2, "slave0:{line}");
+
+    assert_eq!(repl(&mut rc, "master_repl_offset"), off.to_string());
+    assert_eq!(repl(&mut rc, "slave_repl_offset"), off.to_string());
+    assert_eq!(repl(&mut rc, "master_port"), v.port.to_string());
+    assert_eq!(
+        repl(&mut rc, "master_replid"),
+        repl(&mut vc, "master_replid")
+    );
+
+    let role = vc.cmd(&["ROLE"]);
+    let expected = Frame::Array(vec![
+        Frame::Bulk("master".into()),
+        Frame::Integer(off),
+        Frame::Array(vec![Frame::Array(vec![
+            Frame::Bulk("127.0.0.1".into()),
+            Frame::Bulk(r.port.to_string().into()),
+            Frame::Bulk(off.to_string().into()),
+        ])]),
+    ]);
+    assert_eq!(role, expected, "ROLE on the Verdis master");
+    let role = rc.cmd(&["ROLE"]);
+    let expected = Frame::Array(vec![
+        Frame::Bulk("slave".into()),
+        Frame::Bulk("127.0.0.1".into()),
+        Frame::Integer(v.port.into()),
+        Frame::Bulk("connected".into()),
+        Frame::Integer(off),
+    ]);
+    assert_eq!(role, expected, "ROLE on the Redis replica");
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Verdis only
+// ---------------------------------------------------------------------------------------
+
+/// A chain V1 <- V2 <- V3: writes on V1 reach V3, offsets and digests are equal down the
+/// chain.
+#[test]
+fn verdis_chain_of_three() {
+    let v1 = Server::verdis(MASTER);
+    let v2 = Server::verdis(MASTER);
+    let v3 = Server::verdis(&[]);
+    let all = [&v1, &v2, &v3];
+    let (mut c1, mut c2, mut c3) = (v1.conn(), v2.conn(), v3.conn());
+    populate(&mut c1);
+    replica_of(&mut c2, &v1);
+    wait_link_up(&mut c2, &all);
+    replica_of(&mut c3, &v2);
+    wait_link_up(&mut c3, &all);
+    assert_in_sync(&mut c1, &mut [&mut c2, &mut c3], &all);
+    assert_same_ttls(&mut c1, &mut c3);
+    stream_writes(&mut c1);
+    assert_in_sync(&mut c1, &mut [&mut c2, &mut c3], &all);
+    assert_stream_applied(&mut c1, &mut c3);
+    assert_eq!(
+        repl(&mut c3, "master_replid"),
+        repl(&mut c1, "master_replid")
+    );
+    assert_eq!(stat(&mut c1, "sync_full"), 1);
+    assert_eq!(stat(&mut c2, "sync_full"), 1);
+}
+
+/// Promotion with replid2: V2 and V3 replicas of V1; REPLICAOF NO ONE on V2 shifts its
+/// replid; V3 pointed at V2 resyncs partially (no full sync on V2) and keeps streaming.
+#[test]
+fn verdis_promotion_continues_siblings_through_replid2() {
+    let v1 = Server::verdis(QUIET_MASTER);
+    let v2 = Server::verdis(QUIET_MASTER);
+    let v3 = Server::verdis(&[]);
+    let all = [&v1, &v2, &v3];
+    let (mut c1, mut c2, mut c3) = (v1.conn(), v2.conn(), v3.conn());
+    populate(&mut c1);
+    replica_of(&mut c2, &v1);
+    replica_of(&mut c3, &v1);
+    wait_link_up(&mut c2, &all);
+    wait_link_up(&mut c3, &all);
+    ok(&mut c1, &["SET", "before", "1"]);
+    let off = wait_offsets_equal(&mut c1, &mut [&mut c2, &mut c3], &all);
+    let old_id = repl(&mut c1, "master_replid");
+
+    ok(&mut c2, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(repl(&mut c2, "role"), "master");
+    let new_id = repl(&mut c2, "master_replid");
+    assert_ne!(new_id, old_id);
+    assert_eq!(repl(&mut c2, "master_replid2"), old_id);
+    assert_eq!(repl(&mut c2, "second_repl_offset"), (off + 1).to_string());
+    assert_eq!(offset(&mut c2), off);
+
+    replica_of(&mut c3, &v2);
+    let resynced = wait_until(soon(), || stat(&mut c2, "sync_partial_ok") == 1);
+    assert!(
+        resynced,
+        "V3 did not resync partially with V2{}",
+        logs(&all)
+    );
+    wait_link_up(&mut c3, &all);
+    assert_eq!(stat(&mut c2, "sync_full"), 0, "no full sync on V2");
+    assert_eq!(repl(&mut c3, "master_replid"), new_id);
+    assert_eq!(repl(&mut c3, "master_replid2"), old_id);
+
+    ok(&mut c2, &["SET", "after", "1"]);
+    ok(&mut c1, &["SET", "old-master-only", "1"]);
+    assert_in_sync(&mut c2, &mut [&mut c3], &all);
+    assert_eq!(text(&c3.cmd(&["GET", "after"])), "1");
+    assert_eq!(c3.cmd(&["EXISTS", "old-master-only"]), Frame::Integer(0));
+}
+
+/// A legacy `SYNC` client (inline, as Redis's own tests send it) gets `$<len>\r\n` and the
+/// RDB with no `+FULLRESYNC`, then the stream: SELECT and the write, as RESP arrays.
+#[test]
+fn legacy_sync_gets_len_framed_rdb_then_stream() {
+    let v = Server::verdis(MASTER);
+    let mut vc = v.conn();
+    ok(&mut vc, &["SET", "snapshot-key", "snapshot-value"]);
+    let mut raw = v.conn();
+    raw.send_raw(b"SYNC\r\n");
+    let header = read_line(&mut raw);
+    let len: usize = header
+        .strip_prefix('$')
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("a `$<len>` header, got {header:?}{}", logs(&[&v])));
+    let rdb = raw.read_bytes(len);
+    assert!(
+        rdb.starts_with(b"REDIS0010"),
+        "{:?}",
+        &rdb[..rdb.len().min(16)]
+    );
+    assert_eq!(rdb[len - 9], 0xff, "the RDB ends with FF and the checksum");
+    let holds = |needle: &[u8]| rdb.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(b"snapshot-key") && holds(b"snapshot-value"));
+
+    ok(&mut vc, &["SELECT", "2"]);
+    ok(&mut vc, &["SET", "streamed", "1"]);
+    let expected =
+        b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$8\r\nstreamed\r\n$1\r\n1\r\n";
+    let got = raw.read_bytes(expected.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expected),
+        "the stream after the RDB"
+    );
+}
+
+/// PSYNC with a non-numeric offset gets Redis's error reply and leaves a normal connection
+/// (compared with a redis-server); PSYNC with an unknown replid gets +FULLRESYNC.
+#[test]
+fn psync_malformed_offset_is_an_error_and_unknown_replid_full_resyncs() {
+    let v = Server::verdis(MASTER);
+    let redis = Server::redis(MASTER);
+    let probe = b"*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$3\r\nabc\r\n";
+    let mut expected_conn = redis.conn();
+    expected_conn.send_raw(probe);
+    let expected = expected_conn.read_raw_frames(1);
+    let mut vc = v.conn();
+    vc.send_raw(probe);
+    let got = vc.read_raw_frames(1);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&expected),
+        "PSYNC ? abc"
+    );
+    assert_eq!(
+        text(&vc.cmd(&["PING"])),
+        "PONG",
+        "the connection stays a client"
+    );
+    ok(&mut vc, &["SET", "k", "v"]);
+
+    let mut raw = v.conn();
+    raw.send(&["PSYNC", &"0123456789".repeat(4), "100"]);
+    let line = read_line(&mut raw);
+    let id = repl(&mut vc, "master_replid");
+    let off = offset(&mut vc);
+    assert_eq!(line, format!("+FULLRESYNC {id} {off}"));
+    assert_eq!(stat(&mut vc, "sync_full"), 1);
+    assert_eq!(stat(&mut vc, "sync_partial_err"), 1);
+}
+
+/// REPLCONF with an unknown option gets the same error text as from redis-server.
+#[test]
+fn replconf_unknown_option_error_equals_redis() {
+    let v = Server::verdis(&[]);
+    let redis = Server::redis(&[]);
+    for args in [
+        &["REPLCONF", "no-such-option", "1"][..],
+        &["REPLCONF", "listening-port"][..],
+    ] {
+        let expected = redis.conn().cmd(args);
+        let got = v.conn().cmd(args);
+        assert_eq!(got, expected, "{args:?}");
+    }
+}
+
+/// A write on a Verdis replica gets `-READONLY You can't write against a read only replica.`,
+/// as from a Redis replica.
+#[test]
+fn verdis_replica_refuses_writes_with_readonly() {
+    let v1 = Server::verdis(MASTER);
+    let v2 = Server::verdis(&[]);
+    let mut c2 = v2.conn();
+    replica_of(&mut c2, &v1);
+    wait_link_up(&mut c2, &[&v1, &v2]);
+    let mut raw = v2.conn();
+    let reply = raw.raw_exchange(
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+        Duration::from_millis(300),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        "-READONLY You can't write against a read only replica.\r\n"
+    );
+    assert_eq!(c2.cmd(&["EXISTS", "k"]), Frame::Integer(0));
+}
+
+/// A replica never expires keys itself but hides logically expired ones: with active expiry
+/// off on the master, an expired key reads as nil on the replica while DBSIZE still counts
+/// it, until the master's own access deletes it and the DEL reaches the replica.
+#[test]
+fn verdis_replica_hides_expired_keys_until_the_master_deletes_them() {
+    let v1 = Server::verdis(MASTER);
+    let v2 = Server::verdis(&[]);
+    let all = [&v1, &v2];
+    let (mut c1, mut c2) = (v1.conn(), v2.conn());
+    replica_of(&mut c2, &v1);
+    wait_link_up(&mut c2, &all);
+    ok(&mut c1, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut c1, &["SET", "short", "v", "PX", "300"]);
+    ok(&mut c1, &["SET", "long", "v"]);
+    wait_offsets_equal(&mut c1, &mut [&mut c2], &all);
+    assert_eq!(text(&c2.cmd(&["GET", "short"])), "v");
+
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        c2.cmd(&["GET", "short"]),
+        Frame::Null,
+        "hidden on the replica"
+    );
+    assert_eq!(c2.cmd(&["EXISTS", "short"]), Frame::Integer(0));
+    assert_eq!(c2.cmd(&["DBSIZE"]), Frame::Integer(2), "but not deleted");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c2.cmd(&["DBSIZE"]), Frame::Integer(2), "still not deleted");
+    assert_eq!(
+        c1.cmd(&["DBSIZE"]),
+        Frame::Integer(2),
+        "not on the master either"
+    );
+
+    assert_eq!(c1.cmd(&["GET", "short"]), Frame::Null);
+    let deleted = wait_until(soon(), || c2.cmd(&["DBSIZE"]) == Frame::Integer(1));
+    assert!(
+        deleted,
+        "the master's DEL reached the replica{}",
+        logs(&all)
+    );
+    assert_in_sync(&mut c1, &mut [&mut c2], &all);
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Mixed chain
+// ---------------------------------------------------------------------------------------
+
+/// redis-server master <- Verdis <- redis-server: digests and offsets equal on all three,
+/// through the full syncs and the stream.
+#[test]
+fn mixed_chain_redis_verdis_redis() {
+    let m = Server::redis(MASTER);
+    let v = Server::verdis(MASTER);
+    let r = Server::redis(&[]);
+    let all = [&m, &v, &r];
+    let (mut mc, mut vc, mut rc) = (m.conn(), v.conn(), r.conn());
+    populate(&mut mc);
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &all);
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &all);
+    assert_in_sync(&mut mc, &mut [&mut vc, &mut rc], &all);
+    assert_same_ttls(&mut mc, &mut vc);
+    assert_same_ttls(&mut mc, &mut rc);
+    stream_writes(&mut mc);
+    assert_in_sync(&mut mc, &mut [&mut vc, &mut rc], &all);
+    assert_stream_applied(&mut mc, &mut vc);
+    assert_stream_applied(&mut mc, &mut rc);
+    assert_eq!(
+        repl(&mut rc, "master_replid"),
+        repl(&mut mc, "master_replid")
+    );
+}
