@@ -137,6 +137,8 @@ pub struct ClientHandle {
     pub meta: Mutex<ClientMeta>,
     killed: AtomicBool,
     kill_notify: Notify,
+    /// The connection became a replica link (CLIENT LIST flags=S, CLIENT KILL TYPE replica).
+    replica: AtomicBool,
 }
 
 impl ClientHandle {
@@ -158,6 +160,7 @@ impl ClientHandle {
             }),
             killed: AtomicBool::new(false),
             kill_notify: Notify::new(),
+            replica: AtomicBool::new(false),
         }
     }
 
@@ -165,6 +168,14 @@ impl ClientHandle {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
         self.kill_notify.notify_one();
+    }
+
+    pub fn mark_replica(&self) {
+        self.replica.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::SeqCst)
     }
 
     pub fn is_killed(&self) -> bool {
@@ -187,7 +198,13 @@ impl ClientHandle {
             .as_ref()
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
-        let flags = if m.flag_multi { "x" } else { "N" };
+        let flags = if self.is_replica() {
+            "S"
+        } else if m.flag_multi {
+            "x"
+        } else {
+            "N"
+        };
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,

@@ -239,7 +239,9 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut laddr: Option<String> = None;
     let mut skipme = true;
     let mut maxage: Option<u64> = None;
-    let mut normal_only = true;
+    // Which kind of connection the TYPE filter asks for: normal clients or replica links.
+    let mut want_replicas = false;
+    let mut type_matches_nothing = false;
     let mut i = 2;
     while i + 1 < args.len() {
         let v = &args[i + 1];
@@ -266,9 +268,11 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             maxage = Some(parse_int(v)?.max(0) as u64);
         } else if is(&args[i], "TYPE") {
             if is(v, "normal") {
-                normal_only = true;
-            } else if is(v, "master") || is(v, "replica") || is(v, "slave") || is(v, "pubsub") {
-                normal_only = false;
+                want_replicas = false;
+            } else if is(v, "replica") || is(v, "slave") {
+                want_replicas = true;
+            } else if is(v, "master") || is(v, "pubsub") {
+                type_matches_nothing = true;
             } else {
                 return Err(CmdError::err(format!(
                     "Unknown client type '{}'",
@@ -293,7 +297,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = Instant::now();
     let mut killed = 0;
     for h in all {
-        if !normal_only {
+        if type_matches_nothing || h.is_replica() != want_replicas {
             continue;
         }
         if id.is_some_and(|id| id != h.id)

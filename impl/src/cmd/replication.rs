@@ -107,7 +107,7 @@ pub static COMMANDS: [CommandSpec; 8] = [
 
 fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if args.len() % 2 == 0 {
-        return Err(CmdError::wrong_arity("replconf"));
+        return Err(CmdError::Syntax);
     }
     let mut i = 1;
     while i < args.len() {

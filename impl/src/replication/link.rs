@@ -58,6 +58,7 @@ pub async fn serve_replica(
     link: LinkId,
     mut rx: UnboundedReceiver<PeerOut>,
     queued: Arc<AtomicU64>,
+    handle: Arc<crate::client::ClientHandle>,
 ) {
     let mut parser = RequestParser::new();
     // After an EOF-framed snapshot, nothing more is sent until the replica's first ACK.
@@ -155,6 +156,7 @@ pub async fn serve_replica(
                 Ok(0) | Err(_) => break 'link,
                 Ok(_) => {}
             },
+            _ = handle.killed() => break 'link,
         }
     }
     let _ = wr.shutdown().await;

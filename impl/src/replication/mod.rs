@@ -368,6 +368,8 @@ pub async fn attach_replica(
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicU64::new(0));
+    client.handle.mark_replica();
+    let handle = client.handle.clone();
     let (node, link) = {
         let mut store = shared.store.lock();
         let now = crate::store::unix_ms() as u64;
@@ -420,7 +422,7 @@ pub async fn attach_replica(
         store.run_repl_effects(shared, effects, now);
         (node, link)
     };
-    link::serve_replica(shared.clone(), rd, wr, rbuf, node, link, rx, queued).await;
+    link::serve_replica(shared.clone(), rd, wr, rbuf, node, link, rx, queued, handle).await;
 }
 
 /// Executes the core's effects in order (see the driver contract in `verdis_core::repl`).
