@@ -97,10 +97,10 @@ impl Default for ModelCfg {
         ModelCfg {
             replicas: 2,
             writes: 2,
-            backlog_bytes: 64,
+            backlog_bytes: 40,
             faults: 1,
             pings: 0,
-            switchover: None,
+            switchover: Some(SwitchoverCfg { force: false }),
             persistence: true,
             crashes: true,
             bug: None,
@@ -206,6 +206,7 @@ pub struct ClientState {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // one client beside a few nodes; boxing costs more
 pub enum ActorState {
     Node(NodeState),
     Client(ClientState),
@@ -244,6 +245,18 @@ pub struct NodeActor {
 pub struct ClientActor {
     pub target: Id,
     pub writes: u8,
+}
+
+/// The master a restart should follow: the current one, except that a switchover still in
+/// progress is not yet durable (the configuration is rewritten when FAILOVER completes), so a
+/// node that crashes mid-switchover restarts as the master it was. Persisting the demotion
+/// early leaves two nodes replicating from each other after a crash, with no master: the
+/// liveness check found that cycle.
+fn settled_master(s: &NodeState) -> Option<NodeId> {
+    match s.repl.failover {
+        FailoverState::InProgress { .. } => None,
+        _ => s.repl.link().map(|l| l.master),
+    }
 }
 
 /// Deterministic replids: distinct per (node, incarnation, mint count), never all-zero.
@@ -327,7 +340,18 @@ impl NodeActor {
             incarnation,
             identity: s.repl.identity,
             data: s.data.clone(),
-            master: s.repl.link().map(|l| l.master),
+            master: settled_master(s),
+        }
+    }
+
+    /// Saves what a restart would find when the data set, the replication identity or the
+    /// configured master changed (every change is persisted, as with appendfsync always).
+    fn persist_if_changed(&self, before: &NodeState, after: &NodeState, o: &mut Out<ReplActor>) {
+        if before.repl.identity != after.repl.identity
+            || before.data != after.data
+            || settled_master(before) != settled_master(after)
+        {
+            o.save(self.storage(after, after.repl.incarnation));
         }
     }
 
@@ -493,11 +517,7 @@ impl Actor for ReplActor {
                 let mut next = s.clone();
                 n.on_msg(&mut next, src, msg, o);
                 if next != *s {
-                    let before = n.storage(s, s.repl.incarnation);
-                    let after = n.storage(&next, next.repl.incarnation);
-                    if after != before {
-                        o.save(after);
-                    }
+                    n.persist_if_changed(s, &next, o);
                     *state.to_mut() = ActorState::Node(next);
                 }
             }
@@ -518,10 +538,7 @@ impl Actor for ReplActor {
                 let mut next = s.clone();
                 n.on_timeout(&mut next, *timer, o);
                 if next != *s {
-                    let after = n.storage(&next, next.repl.incarnation);
-                    if after != n.storage(s, s.repl.incarnation) {
-                        o.save(after);
-                    }
+                    n.persist_if_changed(s, &next, o);
                     *state.to_mut() = ActorState::Node(next);
                 }
             }
@@ -676,15 +693,17 @@ impl ReplModel {
     }
 
     /// Whether node `r`'s master would accept a PSYNC now (is up, and is a master not in the
-    /// middle of a switchover, or a replica streaming from its own master).
+    /// middle of a switchover, or a replica streaming from its own master; for the old
+    /// master's `PSYNC ... FAILOVER`, merely up).
     pub fn can_serve(&self, s: &ReplState, r: usize) -> bool {
-        let Some(master) = self
-            .node(s, r)
-            .and_then(|n| n.repl.link())
-            .map(|l| l.master as usize)
-        else {
+        let Some(link) = self.node(s, r).and_then(|n| n.repl.link()) else {
             return true;
         };
+        let master = link.master as usize;
+        if link.failover_psync {
+            // `PSYNC ... FAILOVER` promotes a replica target whatever its own link does.
+            return self.node(s, master).is_some();
+        }
         self.node(s, master).is_some_and(|m| match m.repl.link() {
             None => !matches!(m.repl.failover, FailoverState::InProgress { .. }),
             Some(l) => l.phase == LinkPhase::Streaming,
@@ -870,7 +889,10 @@ impl Model for ReplModel {
         }
         let mut next = ReplState {
             sys,
-            ..last.clone()
+            faults_left: last.faults_left,
+            pings_left: last.pings_left,
+            events: 0,
+            violations: last.violations,
         };
         if let ActorModelAction::Crash(id) = action {
             self.reset_connections(last, usize::from(id), &mut next);

@@ -86,7 +86,7 @@ struct Opts {
     #[arg(long, default_value_t = 2)]
     writes: u8,
     /// repl-backlog-size in bytes (a SET k<i> v<i> is 27 bytes, the first SELECT 23).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 40)]
     backlog: u64,
     /// Fault budget (link cuts, timeouts, crashes).
     #[arg(long, default_value_t = 1)]
@@ -94,9 +94,10 @@ struct Opts {
     /// Master PINGs into the stream.
     #[arg(long, default_value_t = 0)]
     pings: u8,
-    /// Run FAILOVER TO node 1 on node 0.
+    /// Do not run the coordinated switchover (FAILOVER TO node 1 on node 0), which the default
+    /// configuration includes.
     #[arg(long)]
-    switchover: bool,
+    no_switchover: bool,
     /// ... with FORCE (expected to lose writes).
     #[arg(long)]
     force: bool,
@@ -134,7 +135,7 @@ impl Opts {
             backlog_bytes: self.backlog,
             faults: self.faults,
             pings: self.pings,
-            switchover: (self.switchover || self.force)
+            switchover: (!self.no_switchover || self.force)
                 .then_some(SwitchoverCfg { force: self.force }),
             persistence: !self.no_persistence,
             crashes: !self.no_crashes,
