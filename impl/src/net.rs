@@ -346,6 +346,7 @@ pub async fn cron(shared: Arc<Shared>) {
                 store.feed_replication(&shared, now);
             }
             crate::replication::run_timers(&mut store, &shared, now as u64);
+            crate::replication::enforce_output_limits(&mut store, &shared, now as u64);
             let commands = store.stats.total_commands_processed;
             store.ops.sample(now, commands);
             timeout_secs = store.config.timeout_secs;

@@ -327,7 +327,12 @@ impl Store {
             self.propagation_log.push(p.clone());
             let args: Vec<Vec<u8>> = p.args.iter().map(|a| a.to_vec()).collect();
             match self.repl.node.handle_write(p.db as u64, &args, now, &cfg) {
-                Ok(effects) => self.run_repl_effects(shared, effects, now),
+                Ok(effects) => {
+                    self.run_repl_effects(shared, effects, now);
+                    if !self.repl.peers.is_empty() {
+                        crate::replication::enforce_output_limits(self, shared, now);
+                    }
+                }
                 // The command path checks these before executing a write; reaching here is a
                 // bug that would let replicas diverge, so it is loud.
                 Err(e) => tracing::error!(

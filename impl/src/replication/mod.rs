@@ -108,6 +108,8 @@ pub struct Replication {
     pub link_down_since_ms: Option<u64>,
     /// The client that applies our master's stream (its selected db persists across reads).
     pub master_client: Option<crate::client::Client>,
+    /// client-output-buffer-limit for replicas.
+    pub obuf_limit: crate::config::ObufLimit,
 }
 
 /// The first node id given to replica connections; ids below are for the masters we follow.
@@ -132,12 +134,59 @@ impl Replication {
             last_master_io_ms: 0,
             link_down_since_ms: None,
             master_client: None,
+            obuf_limit: config
+                .client_output_buffer_limit
+                .get(crate::config::ObufClass::Replica),
         }
     }
 
     /// Re-reads the replication settings after CONFIG SET.
     pub fn reconfigure(&mut self, config: &Config) {
         self.cfg = repl_config(config);
+        self.obuf_limit = config
+            .client_output_buffer_limit
+            .get(crate::config::ObufClass::Replica);
+    }
+
+    /// Applies client-output-buffer-limit to the replicas that stream: one whose unsent bytes
+    /// pass the hard limit, or stay past the soft limit for its seconds, is disconnected (it
+    /// will PSYNC again, partially if the backlog still covers it). A replica still receiving
+    /// its snapshot is exempt: counting the stream that queues behind a long transfer is what
+    /// sends Redis replicas into an endless full-sync loop, and the copy-on-write snapshot
+    /// costs the master no extra buffer. Returns the replicas to disconnect.
+    pub fn over_output_limit(&mut self, now_ms: u64) -> Vec<(NodeId, LinkId)> {
+        let limit = self.obuf_limit;
+        let mut out = Vec::new();
+        for (id, peer) in self.peers.iter_mut() {
+            let streaming = self
+                .node
+                .replicas
+                .get(*id)
+                .is_some_and(|e| e.state == verdis_core::repl::ReplicaState::Online);
+            if !streaming {
+                peer.soft_limit_since_ms = None;
+                continue;
+            }
+            let queued = peer.queued_bytes.load(Ordering::Relaxed);
+            let over_hard = limit.hard_bytes > 0 && queued > limit.hard_bytes;
+            let over_soft = limit.soft_bytes > 0 && queued > limit.soft_bytes;
+            if !over_soft {
+                peer.soft_limit_since_ms = None;
+            }
+            let since = if over_soft {
+                *peer.soft_limit_since_ms.get_or_insert(now_ms)
+            } else {
+                now_ms
+            };
+            let soft_expired = over_soft && now_ms.saturating_sub(since) >= limit.soft_secs * 1000;
+            if over_hard || soft_expired {
+                tracing::warn!(
+                    "Client replica {id} scheduled to be closed ASAP for overcoming of output buffer limits ({queued} bytes queued)"
+                );
+                out.push((*id, peer.link));
+            }
+        }
+        out
     }
 
     /// A new replica connection: its node id and link id.
@@ -591,6 +640,27 @@ fn apply_from_master(
     // would propagate itself is not sent again.
     store.ks.propagated.clear();
     store.repl.master_client = Some(client);
+}
+
+/// Disconnects replicas past their output buffer limit (see `over_output_limit`).
+pub fn enforce_output_limits(
+    store: &mut crate::store::Store,
+    shared: &Arc<crate::store::Shared>,
+    now_ms: u64,
+) {
+    for (node, link) in store.repl.over_output_limit(now_ms) {
+        store.repl.send_to_peer(node, link, PeerOut::Close);
+        let cfg = store.repl.cfg.clone();
+        let effects = store.repl.node.handle_from_replica(
+            node,
+            link,
+            verdis_core::repl::ToMaster::Closed,
+            now_ms,
+            &cfg,
+            &mut OsIds,
+        );
+        run_effects(store, shared, effects, now_ms);
+    }
 }
 
 /// Fires the replication timers that are due (called by the server cron).
