@@ -321,6 +321,34 @@ fn verdis_replica_of_redis_full_sync_then_stream() {
     assert_eq!(stat(&mut mc, "sync_full"), 1, "no second full sync");
 }
 
+/// After a full sync from redis-server, in either framing, a Verdis replica acknowledges at
+/// once (a diskless Redis master streams nothing before the first ACK), so a write made
+/// right after the sync arrives within 500 ms, as it does on a Redis replica.
+#[test]
+fn verdis_replica_of_redis_streams_right_after_full_sync() {
+    let m = Server::redis(MASTER);
+    let v = Server::verdis(&[]);
+    let all = [&m, &v];
+    let (mut mc, mut vc) = (m.conn(), v.conn());
+    ok(&mut mc, &["SET", "k", "v"]);
+    for diskless in ["yes", "no"] {
+        ok(&mut mc, &["CONFIG", "SET", "repl-diskless-sync", diskless]);
+        replica_of(&mut vc, &m);
+        wait_link_up(&mut vc, &all);
+        ok(&mut mc, &["SET", "probe", diskless]);
+        let start = Instant::now();
+        let arrived = wait_until(soon(), || text(&vc.cmd(&["GET", "probe"])) == diskless);
+        let took = start.elapsed();
+        assert!(arrived, "the write never arrived{}", logs(&all));
+        assert!(
+            took < Duration::from_millis(500),
+            "repl-diskless-sync {diskless}: the first write after the sync took {took:?} to arrive{}",
+            logs(&all)
+        );
+        ok(&mut vc, &["REPLICAOF", "NO", "ONE"]);
+    }
+}
+
 /// After CLIENT KILL TYPE replica on the Redis master, the Verdis replica resyncs partially:
 /// sync_partial_ok goes up, sync_full stays, writes made meanwhile arrive, offsets equal.
 #[test]
@@ -587,6 +615,100 @@ fn info_and_role_agree_between_verdis_master_and_redis_replica() {
     assert_eq!(role, expected, "ROLE on the Redis replica");
 }
 
+/// The lines of INFO replication, with the values that legitimately differ between two
+/// nodes (seconds since the last I/O) blanked.
+fn info_lines(c: &mut Conn, blank: &[&str]) -> Vec<String> {
+    info(c, "replication")
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some((k, _)) if blank.contains(&k) => format!("{k}:_"),
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+/// A Verdis replica and a Redis replica of the same Redis master show the same INFO
+/// replication, line for line, once in sync (only master_last_io_seconds_ago may differ).
+#[test]
+fn info_replication_of_verdis_replica_equals_redis_replica() {
+    let m = Server::redis(MASTER);
+    let r = Server::redis(&[]);
+    let v = Server::verdis(&[]);
+    let all = [&m, &r, &v];
+    let (mut mc, mut rc, mut vc) = (m.conn(), r.conn(), v.conn());
+    populate(&mut mc);
+    replica_of(&mut rc, &m);
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut rc, &all);
+    wait_link_up(&mut vc, &all);
+    ok(&mut mc, &["SET", "k", "v"]);
+    assert_in_sync(&mut mc, &mut [&mut rc, &mut vc], &all);
+    let blank = ["master_last_io_seconds_ago"];
+    assert_eq!(
+        info_lines(&mut vc, &blank).join("\n"),
+        info_lines(&mut rc, &blank).join("\n")
+    );
+}
+
+/// A Verdis replica and a Redis replica whose master is down (nothing listens on its port)
+/// show the same INFO replication and ROLE (only the replids, random, differ).
+#[test]
+fn info_replication_of_replica_with_master_down_equals_redis() {
+    let r = Server::redis(&[]);
+    let v = Server::verdis(&[]);
+    let (mut rc, mut vc) = (r.conn(), v.conn());
+    let dead = verdis_tests::free_port().to_string();
+    ok(&mut rc, &["REPLICAOF", "127.0.0.1", &dead]);
+    ok(&mut vc, &["REPLICAOF", "127.0.0.1", &dead]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let blank = ["master_replid"];
+    assert_eq!(
+        info_lines(&mut vc, &blank).join("\n"),
+        info_lines(&mut rc, &blank).join("\n")
+    );
+    let role = |c: &mut Conn| match c.cmd(&["ROLE"]) {
+        Frame::Array(mut v) if v.len() == 5 => {
+            // The state moves between connect and connecting while retrying.
+            v[3] = Frame::Bulk("_".into());
+            Frame::Array(v)
+        }
+        other => other,
+    };
+    assert_eq!(role(&mut vc), role(&mut rc));
+}
+
+/// A Verdis master and a Redis master, each with one Redis replica, show INFO replication
+/// with the same fields in the same order.
+#[test]
+fn info_replication_of_verdis_master_has_redis_fields() {
+    let v = Server::verdis(MASTER);
+    let m = Server::redis(MASTER);
+    let (r1, r2) = (Server::redis(&[]), Server::redis(&[]));
+    let all = [&v, &m, &r1, &r2];
+    let (mut vc, mut mc, mut c1, mut c2) = (v.conn(), m.conn(), r1.conn(), r2.conn());
+    replica_of(&mut c1, &v);
+    replica_of(&mut c2, &m);
+    wait_link_up(&mut c1, &all);
+    wait_link_up(&mut c2, &all);
+    let names = |c: &mut Conn| -> Vec<String> {
+        info(c, "replication")
+            .lines()
+            .map(|l| l.split(':').next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(names(&mut vc), names(&mut mc));
+    let blank = [
+        "slave0",
+        "master_replid",
+        "master_repl_offset",
+        "repl_backlog_histlen",
+    ];
+    assert_eq!(
+        info_lines(&mut vc, &blank).join("\n"),
+        info_lines(&mut mc, &blank).join("\n")
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 3. Verdis only
 // ---------------------------------------------------------------------------------------
@@ -770,47 +892,218 @@ fn verdis_replica_refuses_writes_with_readonly() {
     assert_eq!(c2.cmd(&["EXISTS", "k"]), Frame::Integer(0));
 }
 
-/// A replica never expires keys itself but hides logically expired ones: with active expiry
-/// off on the master, an expired key reads as nil on the replica while DBSIZE still counts
-/// it, until the master's own access deletes it and the DEL reaches the replica.
+/// Commands on a replica reply byte for byte as on a Redis replica of the same master:
+/// writes (READONLY), REPLICAOF/SLAVEOF of the current master, WAIT, a bad port.
 #[test]
-fn verdis_replica_hides_expired_keys_until_the_master_deletes_them() {
-    let v1 = Server::verdis(MASTER);
-    let v2 = Server::verdis(&[]);
-    let all = [&v1, &v2];
-    let (mut c1, mut c2) = (v1.conn(), v2.conn());
-    replica_of(&mut c2, &v1);
-    wait_link_up(&mut c2, &all);
-    ok(&mut c1, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
-    ok(&mut c1, &["SET", "short", "v", "PX", "300"]);
-    ok(&mut c1, &["SET", "long", "v"]);
-    wait_offsets_equal(&mut c1, &mut [&mut c2], &all);
-    assert_eq!(text(&c2.cmd(&["GET", "short"])), "v");
+fn verdis_replica_replies_like_a_redis_replica() {
+    let m = Server::verdis(MASTER);
+    let v = Server::verdis(&[]);
+    let r = Server::redis(&[]);
+    let all = [&m, &v, &r];
+    let (mut vc, mut rc) = (v.conn(), r.conn());
+    replica_of(&mut vc, &m);
+    replica_of(&mut rc, &m);
+    wait_link_up(&mut vc, &all);
+    wait_link_up(&mut rc, &all);
+    let port = m.port.to_string();
+    for args in [
+        &["SET", "k", "v"][..],
+        &["INCR", "n"][..],
+        &["REPLICAOF", "127.0.0.1", &port][..],
+        &["SLAVEOF", "127.0.0.1", &port][..],
+        &["WAIT", "0", "0"][..],
+        &["REPLICAOF", "127.0.0.1", "notaport"][..],
+        &["REPLICAOF", "127.0.0.1"][..],
+    ] {
+        let mut enc = Vec::new();
+        verdis_core::resp::encode_command(args, &mut enc);
+        rc.send_raw(&enc);
+        let expected = rc.read_raw_frames(1);
+        vc.send_raw(&enc);
+        let got = vc.read_raw_frames(1);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected),
+            "{args:?}"
+        );
+    }
+    assert_eq!(repl(&mut vc, "master_link_status"), "up");
+    assert_eq!(vc.cmd(&["EXISTS", "k"]), Frame::Integer(0));
+}
 
-    std::thread::sleep(Duration::from_millis(400));
+/// A Verdis replica of `master` never expires keys itself but hides logically expired ones:
+/// with active expiry off on the master, an expired key reads as nil on the replica while
+/// DBSIZE still counts it, until the master's own access deletes it and the DEL reaches the
+/// replica.
+fn replica_hides_expired_keys_until_the_master_deletes_them(master: Server) {
+    let v = Server::verdis(&[]);
+    let all = [&master, &v];
+    let (mut mc, mut vc) = (master.conn(), v.conn());
+    replica_of(&mut vc, &master);
+    wait_link_up(&mut vc, &all);
+    ok(&mut mc, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut mc, &["SET", "long", "v"]);
+    // The stream flows before the short TTL starts.
+    wait_offsets_equal(&mut mc, &mut [&mut vc], &all);
+    ok(&mut mc, &["SET", "short", "v", "PX", "1000"]);
+    let expires_at = int(&mc.cmd(&["PEXPIRETIME", "short"]));
+    wait_offsets_equal(&mut mc, &mut [&mut vc], &all);
+    assert_eq!(text(&vc.cmd(&["GET", "short"])), "v", "not expired yet");
+
+    let wait = expires_at + 100 - now_ms();
+    std::thread::sleep(Duration::from_millis(wait.max(0) as u64));
     assert_eq!(
-        c2.cmd(&["GET", "short"]),
+        vc.cmd(&["GET", "short"]),
         Frame::Null,
         "hidden on the replica"
     );
-    assert_eq!(c2.cmd(&["EXISTS", "short"]), Frame::Integer(0));
-    assert_eq!(c2.cmd(&["DBSIZE"]), Frame::Integer(2), "but not deleted");
+    assert_eq!(vc.cmd(&["EXISTS", "short"]), Frame::Integer(0));
+    assert_eq!(vc.cmd(&["DBSIZE"]), Frame::Integer(2), "but not deleted");
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(c2.cmd(&["DBSIZE"]), Frame::Integer(2), "still not deleted");
-    assert_eq!(
-        c1.cmd(&["DBSIZE"]),
-        Frame::Integer(2),
-        "not on the master either"
-    );
+    assert_eq!(vc.cmd(&["DBSIZE"]), Frame::Integer(2), "still not deleted");
+    assert_eq!(mc.cmd(&["DBSIZE"]), Frame::Integer(2), "nor on the master");
 
-    assert_eq!(c1.cmd(&["GET", "short"]), Frame::Null);
-    let deleted = wait_until(soon(), || c2.cmd(&["DBSIZE"]) == Frame::Integer(1));
+    assert_eq!(mc.cmd(&["GET", "short"]), Frame::Null);
+    let deleted = wait_until(soon(), || vc.cmd(&["DBSIZE"]) == Frame::Integer(1));
     assert!(
         deleted,
         "the master's DEL reached the replica{}",
         logs(&all)
     );
-    assert_in_sync(&mut c1, &mut [&mut c2], &all);
+    assert_in_sync(&mut mc, &mut [&mut vc], &all);
+}
+
+/// A Verdis replica of a Verdis master hides expired keys and waits for the master's DEL.
+#[test]
+fn verdis_replica_of_verdis_hides_expired_keys_until_the_master_deletes_them() {
+    replica_hides_expired_keys_until_the_master_deletes_them(Server::verdis(MASTER));
+}
+
+/// A Verdis replica of redis-server hides expired keys and waits for the master's DEL.
+#[test]
+fn verdis_replica_of_redis_hides_expired_keys_until_the_master_deletes_them() {
+    replica_hides_expired_keys_until_the_master_deletes_them(Server::redis(MASTER));
+}
+
+/// Starts a raw replica of `master` (`PSYNC ? -1`, no capa: `$<len>` framing) and reads
+/// past the snapshot.
+fn raw_replica(master: &Server) -> Conn {
+    let mut raw = master.conn();
+    raw.send(&["PSYNC", "?", "-1"]);
+    let line = read_line(&mut raw);
+    assert!(line.starts_with("+FULLRESYNC "), "{line}");
+    let header = read_line(&mut raw);
+    let len: usize = header
+        .strip_prefix('$')
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("a `$<len>` header, got {header:?}"));
+    raw.read_bytes(len);
+    raw
+}
+
+/// Reads the stream on a raw replica connection until `marker` arrives, as one line per
+/// command with millisecond timestamps (13 digits) blanked.
+fn read_stream(raw: &mut Conn, marker: &str, servers: &[&Server]) -> Vec<String> {
+    let mut bytes = Vec::new();
+    let done = wait_until(soon(), || {
+        bytes.extend(raw.raw_exchange(b"", Duration::from_millis(50)));
+        bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+    });
+    assert!(
+        done,
+        "no {marker} in the stream: {}{}",
+        String::from_utf8_lossy(&bytes),
+        logs(servers)
+    );
+    let mut out = Vec::new();
+    let mut rest = &bytes[..];
+    while let Ok(Some((frame, n))) = verdis_core::resp::parse_frame(rest) {
+        rest = &rest[n..];
+        let words: Vec<String> = match frame {
+            Frame::Array(args) => args
+                .iter()
+                .map(|a| {
+                    let t = text(a);
+                    if t.len() == 13 && t.bytes().all(|b| b.is_ascii_digit()) {
+                        "<ms>".to_string()
+                    } else {
+                        t
+                    }
+                })
+                .collect(),
+            other => vec![format!("{other:?}")],
+        };
+        out.push(words.join(" "));
+    }
+    assert!(rest.is_empty(), "trailing bytes: {rest:?}");
+    out
+}
+
+/// The propagated form of each write equals Redis's: the same commands sent to a Verdis and
+/// a Redis master produce the same stream (SET PX/EX -> PXAT, EXPIRE family -> PEXPIREAT,
+/// GETEX, GETDEL, INCRBYFLOAT, failed writes not propagated, MULTI/EXEC, SELECT, SWAPDB,
+/// FLUSHALL), timestamps aside.
+#[test]
+fn propagated_stream_equals_redis() {
+    let v = Server::verdis(QUIET_MASTER);
+    let m = Server::redis(QUIET_MASTER);
+    let mut raw_v = raw_replica(&v);
+    let mut raw_m = raw_replica(&m);
+    let at = (now_ms() / 1000 + 1000).to_string();
+    let script: &[&[&str]] = &[
+        &["set", "a", "1"],
+        &["SET", "b", "2", "PX", "100000"],
+        &["SET", "c", "3", "EX", "100"],
+        &["SETEX", "d", "100", "4"],
+        &["PSETEX", "e", "100000", "5"],
+        &["EXPIRE", "a", "100"],
+        &["PEXPIRE", "a", "100000"],
+        &["EXPIREAT", "a", &at],
+        &["GETEX", "b", "PERSIST"],
+        &["GETEX", "c", "EX", "50"],
+        &["INCR", "n"],
+        &["INCRBY", "n", "5"],
+        &["DECR", "n"],
+        &["INCRBYFLOAT", "f", "1.5"],
+        &["APPEND", "d", "x"],
+        &["SETRANGE", "d", "0", "y"],
+        &["GETSET", "g", "1"],
+        &["GETDEL", "g"],
+        &["MSET", "m1", "1", "m2", "2"],
+        &["MSETNX", "m1", "x"],
+        &["SET", "a", "z", "NX"],
+        &["DEL", "nope"],
+        &["DEL", "m1"],
+        &["UNLINK", "m2"],
+        &["RENAME", "a", "a2"],
+        &["COPY", "a2", "a3"],
+        &["MOVE", "a3", "4"],
+        &["PERSIST", "a2"],
+        &["SELECT", "4"],
+        &["SET", "x", "1"],
+        &["SWAPDB", "4", "5"],
+        &["SELECT", "0"],
+        &["MULTI"],
+        &["SET", "t", "1"],
+        &["INCR", "t"],
+        &["EXEC"],
+        &["FLUSHALL"],
+        &["SET", "zz-end", "1"],
+    ];
+    for (server, raw) in [(&v, &mut raw_v), (&m, &mut raw_m)] {
+        let mut c = server.conn();
+        for cmd in script {
+            c.cmd(cmd);
+        }
+        let _ = raw;
+    }
+    let got = read_stream(&mut raw_v, "zz-end", &[&v]);
+    let expected = read_stream(&mut raw_m, "zz-end", &[&m]);
+    assert_eq!(
+        got.join("\n"),
+        expected.join("\n"),
+        "Verdis's stream (left) against Redis's (right)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
