@@ -710,6 +710,22 @@ impl ReplModel {
         })
     }
 
+    /// An ACK that would tell the master what it already recorded for this connection: its
+    /// delivery changes nothing (ack offsets only grow, the model's clock does not move).
+    fn ack_is_redundant(&self, s: &ReplState, r: usize) -> bool {
+        let Some(n) = self.node(s, r) else {
+            return false;
+        };
+        let Some(l) = n.repl.link() else { return false };
+        self.node(s, l.master as usize)
+            .and_then(|m| m.repl.replicas.get(r as NodeId))
+            .is_some_and(|e| {
+                e.link == l.link
+                    && e.has_acked
+                    && e.ack_offset == n.repl.identity.master_repl_offset
+            })
+    }
+
     /// A crashed process's TCP connections are reset: each peer hears `Closed` on its link,
     /// after what was already in flight (the transport's doing, not the protocol's).
     fn reset_connections(&self, last: &ReplState, crashed: usize, next: &mut ReplState) {
@@ -866,12 +882,14 @@ impl Model for ReplModel {
             ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ConnectRetry)) => {
                 self.can_serve(s, usize::from(*id))
             }
-            // The once-a-second ACK fires only after the previous one was delivered: acks are
-            // idempotent and monotone, so a queue of them adds no behaviour, only states.
+            // The once-a-second ACK fires only when it carries news and after the previous one
+            // was delivered: acks are idempotent and monotone, so a queue of them, or a repeat
+            // of what the master recorded, adds no behaviour, only states.
             ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ReplicaAck)) => {
-                !queued(&s.sys.network).any(|(src, _, m)| {
-                    src == *id && matches!(m, Msg::ToMaster(_, ToMaster::Ack { .. }))
-                })
+                !self.ack_is_redundant(s, usize::from(*id))
+                    && !queued(&s.sys.network).any(|(src, _, m)| {
+                        src == *id && matches!(m, Msg::ToMaster(_, ToMaster::Ack { .. }))
+                    })
             }
             _ => true,
         }));
