@@ -93,9 +93,14 @@ impl Server {
     }
 
     pub fn start(kind: Kind, args: &[&str]) -> Server {
+        Self::start_on(kind, None, args)
+    }
+
+    /// Starts a server on `port` (a restart on the same address), or on a free port.
+    pub fn start_on(kind: Kind, port: Option<u16>, args: &[&str]) -> Server {
         let mut last_err = String::new();
         for _attempt in 0..3 {
-            let port = free_port();
+            let port = port.unwrap_or_else(free_port);
             let dir =
                 std::env::temp_dir().join(format!("verdis-test-{}-{port}", std::process::id()));
             let _ = std::fs::create_dir_all(&dir);
