@@ -84,6 +84,7 @@ pub enum Outcome<S, A> {
 pub struct LivenessReport<S, A> {
     pub states: usize,
     pub edges: usize,
+    /// Non-trivial SCCs (cycles) among non-converged states, fair or not.
     pub components: usize,
     pub outcome: Outcome<S, A>,
 }

@@ -270,7 +270,9 @@ impl ClusterNode {
                 epoch,
                 started_ms,
                 reports,
-            } if reports.len() as u64 >= replicas / 2 + 1 => (*epoch, *started_ms, reports.clone()),
+            } if reports.len() as u64 >= majority(replicas) => {
+                (*epoch, *started_ms, reports.clone())
+            }
             // Still waiting for a majority of the siblings.
             _ => return,
         };
@@ -420,7 +422,7 @@ impl ClusterNode {
         named.len() == req.proof.len()
             && all_replicas
             && candidate_reported
-            && named.len() as u64 >= replicas / 2 + 1
+            && named.len() as u64 >= majority(replicas)
             && req.proof.iter().all(|&(_, o)| o <= req.offset)
     }
 }

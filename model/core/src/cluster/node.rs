@@ -581,17 +581,17 @@ impl ClusterNode {
         for &range in ranges {
             let outcome = self.slots.claim(range, owner, config_epoch);
             changed |= outcome.changed;
-            match (outcome.stale_against, owner == self.me) {
-                (Some(run), false) => out.push(Effect::Send {
+            // A stale claim of our own needs no UPDATE: the slots moved on under a higher
+            // epoch and this table already says so.
+            if let (Some(run), false) = (outcome.stale_against, owner == self.me) {
+                out.push(Effect::Send {
                     to: owner,
                     msg: ClusterMsg::Update {
                         owner: run.owner.unwrap_or(owner),
                         config_epoch: run.config_epoch,
                         slots: vec![run.range],
                     },
-                }),
-                // Our own claim is stale: the slots moved on under a higher epoch.
-                _ => {}
+                });
             }
         }
         if !changed {
