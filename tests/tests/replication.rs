@@ -321,11 +321,13 @@ fn verdis_replica_of_redis_full_sync_then_stream() {
     assert_eq!(stat(&mut mc, "sync_full"), 1, "no second full sync");
 }
 
-/// After a full sync from redis-server, in either framing, a Verdis replica acknowledges at
-/// once (a diskless Redis master streams nothing before the first ACK), so a write made
-/// right after the sync arrives within 500 ms, as it does on a Redis replica.
+/// After a full sync from redis-server, in either framing, the first write reaches a Verdis
+/// replica within 1.5 s. (A diskless Redis master starts the stream on the first ACK that
+/// arrives after it marked the replica online; an ACK sent the instant the snapshot loaded
+/// can come earlier and be ignored, so the once-a-second ACK must follow. A Redis replica
+/// with repl-diskless-load swapdb shows the same delay.)
 #[test]
-fn verdis_replica_of_redis_streams_right_after_full_sync() {
+fn verdis_replica_of_redis_streams_soon_after_full_sync() {
     let m = Server::redis(MASTER);
     let v = Server::verdis(&[]);
     let all = [&m, &v];
@@ -341,7 +343,7 @@ fn verdis_replica_of_redis_streams_right_after_full_sync() {
         let took = start.elapsed();
         assert!(arrived, "the write never arrived{}", logs(&all));
         assert!(
-            took < Duration::from_millis(500),
+            took < Duration::from_millis(1500),
             "repl-diskless-sync {diskless}: the first write after the sync took {took:?} to arrive{}",
             logs(&all)
         );
@@ -785,6 +787,87 @@ fn verdis_promotion_continues_siblings_through_replid2() {
     assert_eq!(c3.cmd(&["EXISTS", "old-master-only"]), Frame::Integer(0));
 }
 
+/// Switchover: `replica` is promoted (REPLICAOF NO ONE), then the old `master` is pointed at
+/// it. The old master PSYNCs from its own history and the new master accepts through its
+/// replid2: a partial resync, no full sync, and the stream flows the other way.
+fn switchover_resyncs_partially(master: Server, replica: Server) {
+    let all = [&master, &replica];
+    let (mut mc, mut rc) = (master.conn(), replica.conn());
+    populate(&mut mc);
+    replica_of(&mut rc, &master);
+    wait_link_up(&mut rc, &all);
+    ok(&mut mc, &["SET", "before", "1"]);
+    assert_in_sync(&mut mc, &mut [&mut rc], &all);
+    let old_id = repl(&mut mc, "master_replid");
+    let full_before = stat(&mut rc, "sync_full");
+
+    ok(&mut rc, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(repl(&mut rc, "master_replid2"), old_id);
+    replica_of(&mut mc, &replica);
+    let resynced = wait_until(soon(), || stat(&mut rc, "sync_partial_ok") == 1);
+    assert!(
+        resynced,
+        "the old master did not resync partially with the new one: sync_full {} sync_partial_err {}{}",
+        stat(&mut rc, "sync_full"),
+        stat(&mut rc, "sync_partial_err"),
+        logs(&all)
+    );
+    wait_link_up(&mut mc, &all);
+    assert_eq!(stat(&mut rc, "sync_full"), full_before, "no full sync");
+    assert_eq!(
+        repl(&mut mc, "master_replid"),
+        repl(&mut rc, "master_replid")
+    );
+    assert_eq!(repl(&mut mc, "master_replid2"), old_id);
+    ok(&mut rc, &["SET", "after", "1"]);
+    assert_in_sync(&mut rc, &mut [&mut mc], &all);
+    assert_eq!(text(&mc.cmd(&["GET", "after"])), "1");
+}
+
+/// Switchover between two Verdis nodes resyncs partially both ways.
+#[test]
+fn verdis_switchover_resyncs_partially() {
+    switchover_resyncs_partially(Server::verdis(QUIET_MASTER), Server::verdis(QUIET_MASTER));
+}
+
+/// Switchover from a Verdis master to its Redis replica: the Verdis old master PSYNCs from
+/// its own history and Redis accepts it.
+#[test]
+fn verdis_master_switches_over_to_redis_replica_partially() {
+    switchover_resyncs_partially(Server::verdis(QUIET_MASTER), Server::redis(QUIET_MASTER));
+}
+
+/// Switchover from a Redis master to its Verdis replica: the promoted Verdis accepts the
+/// old Redis master's PSYNC through its replid2.
+#[test]
+fn redis_master_switches_over_to_verdis_replica_partially() {
+    switchover_resyncs_partially(Server::redis(QUIET_MASTER), Server::verdis(QUIET_MASTER));
+}
+
+/// A Verdis replica with replica-announce-ip and -port syncs from redis-server, which lists
+/// it under the announced address (INFO slave0 and ROLE).
+#[test]
+fn verdis_replica_announces_ip_and_port_to_redis() {
+    let m = Server::redis(MASTER);
+    let v = Server::verdis(&[
+        "--replica-announce-ip",
+        "127.0.0.9",
+        "--replica-announce-port",
+        "7777",
+    ]);
+    let all = [&m, &v];
+    let (mut mc, mut vc) = (m.conn(), v.conn());
+    ok(&mut mc, &["SET", "k", "v"]);
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &all);
+    assert_in_sync(&mut mc, &mut [&mut vc], &all);
+    let line = repl(&mut mc, "slave0");
+    assert!(
+        line.starts_with("ip=127.0.0.9,port=7777,state=online,"),
+        "slave0:{line}"
+    );
+}
+
 /// A legacy `SYNC` client (inline, as Redis's own tests send it) gets `$<len>\r\n` and the
 /// RDB with no `+FULLRESYNC`, then the stream: SELECT and the write, as RESP arrays.
 #[test]
@@ -1104,6 +1187,330 @@ fn propagated_stream_equals_redis() {
         expected.join("\n"),
         "Verdis's stream (left) against Redis's (right)"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Scripted master: the replica side's bytes, Verdis against redis-server
+// ---------------------------------------------------------------------------------------
+
+/// A replica's connection to the scripted master.
+struct MasterSide {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl MasterSide {
+    /// Accepts the replica's next connection, if one comes in time.
+    fn accept(listener: &std::net::TcpListener) -> Option<MasterSide> {
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let mut got = None;
+        let accepted = wait_until(soon(), || match listener.accept() {
+            Ok((s, _)) => {
+                got = Some(s);
+                true
+            }
+            Err(_) => false,
+        });
+        if !accepted {
+            return None;
+        }
+        let stream = got?;
+        stream.set_nonblocking(false).expect("blocking stream");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        Some(MasterSide {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Writes to the replica; a replica that closed the link shows in the transcript later.
+    fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// The next command from the replica (bare `\n` keepalives skipped), as its words, or
+    /// None if none came before `deadline`.
+    fn try_next(&mut self, deadline: Instant) -> Option<Vec<String>> {
+        use std::io::Read;
+        loop {
+            while self.buf.first() == Some(&b'\n') {
+                self.buf.remove(0);
+            }
+            if let Ok(Some((frame, n))) = verdis_core::resp::parse_frame(&self.buf) {
+                self.buf.drain(..n);
+                return Some(match frame {
+                    Frame::Array(words) => words.iter().map(text).collect(),
+                    other => vec![format!("{other:?}")],
+                });
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let mut tmp = [0u8; 4096];
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Reads the handshake up to PSYNC, answering PING with +PONG and the rest with +OK;
+    /// returns the commands, one line each.
+    fn handshake(&mut self) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let Some(words) = self.try_next(soon()) else {
+                seen.push("<link closed or silent>".to_string());
+                return seen;
+            };
+            let line = words.join(" ");
+            seen.push(line);
+            match words[0].as_str() {
+                "PSYNC" | "psync" | "SYNC" | "sync" => return seen,
+                "PING" | "ping" => self.send(b"+PONG\r\n"),
+                _ => self.send(b"+OK\r\n"),
+            }
+        }
+    }
+}
+
+/// A minimal RDB that a real 7.0 replica accepts (no aux fields, zero checksum): `plain`
+/// and `withttl` (expiring at 2100-01-01) in db 0, `indb3` in db 3.
+fn minimal_rdb() -> Vec<u8> {
+    let mut rdb = b"REDIS0010\xfe\x00\x00\x05plain\x06value1\xfc".to_vec();
+    rdb.extend_from_slice(&4_102_444_800_000u64.to_le_bytes());
+    rdb.extend_from_slice(b"\x00\x07withttl\x06value2\xfe\x03\x00\x05indb3\x02v3\xff");
+    rdb.extend_from_slice(&[0u8; 8]);
+    rdb
+}
+
+const REPLID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const REPLID_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+
+/// What a replica did in the scripted session, with its own replid and port replaced by
+/// placeholders so that two replicas' transcripts compare.
+#[derive(Debug, PartialEq, Eq)]
+struct Transcript {
+    lines: Vec<String>,
+}
+
+/// Plays a scripted master to `replica` (started with masteruser and masterauth): a full sync in `$EOF:` or `$<len>` framing with the stream of the
+/// captures (offsets 23, 55, 69, GETACK at 106, 166), a reconnection answered with
+/// `+CONTINUE <newid>`, then one answered with -NOMASTERLINK and retried.
+fn scripted_master_session(replica: &Server, eof: bool) -> Transcript {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fake master");
+    let fake_port = listener.local_addr().expect("addr").port();
+    let mut c = replica.conn();
+    let my_id = repl(&mut c, "master_replid");
+    let port = replica.port.to_string();
+    let mut t = Vec::new();
+    let note = |t: &mut Vec<String>, s: String| {
+        t.push(s.replace(&my_id, "<own replid>").replace(&port, "<port>"))
+    };
+    ok(&mut c, &["REPLICAOF", "127.0.0.1", &fake_port.to_string()]);
+
+    // Connection 1: full sync, stream, GETACK. The first PSYNC has its own test
+    // (fresh_verdis_turned_replica_psyncs_like_redis); both forms lead to a full sync.
+    let Some(mut m) = MasterSide::accept(&listener) else {
+        note(&mut t, "<no connection>".into());
+        return Transcript { lines: t };
+    };
+    for l in m.handshake() {
+        let first_psync = l == "PSYNC ? -1" || l == format!("PSYNC {my_id} 1");
+        note(
+            &mut t,
+            if first_psync {
+                "PSYNC <first>".into()
+            } else {
+                l
+            },
+        );
+    }
+    m.send(b"\n");
+    m.send(format!("+FULLRESYNC {REPLID_A} 0\r\n").as_bytes());
+    let rdb = minimal_rdb();
+    if eof {
+        let mark = "5d6af279f6c9ce50522ad726da6eb8dcf01e6a58";
+        m.send(format!("$EOF:{mark}\r\n").as_bytes());
+        m.send(&rdb);
+        m.send(mark.as_bytes());
+    } else {
+        m.send(format!("${}\r\n", rdb.len()).as_bytes());
+        m.send(&rdb);
+    }
+    // After an EOF-framed snapshot a replica acknowledges at once.
+    if eof {
+        let first = m.try_next(Instant::now() + Duration::from_millis(500));
+        note(&mut t, format!("first reply after the snapshot: {first:?}"));
+    }
+    m.send(b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$4\r\nfoo1\r\n$3\r\nbar\r\n");
+    m.send(b"*1\r\n$4\r\nPING\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    m.send(b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+    m.send(b"*5\r\n$3\r\nSET\r\n$4\r\nttl1\r\n$1\r\nx\r\n$4\r\nPXAT\r\n$13\r\n4102444800000\r\n");
+    let mut acks = Vec::new();
+    let mut malformed = Vec::new();
+    let end = soon();
+    while acks.last().map(String::as_str) != Some("166") {
+        match m.try_next(end) {
+            Some(w) if w.len() == 3 && w[0] == "REPLCONF" && w[1] == "ACK" => {
+                acks.push(w[2].clone())
+            }
+            Some(w) => malformed.push(w.join(" ")),
+            None => break,
+        }
+    }
+    note(&mut t, format!("not ACKs: {malformed:?}"));
+    let allowed = ["0", "23", "55", "69", "166"];
+    let bad: Vec<&String> = acks
+        .iter()
+        .filter(|a| !allowed.contains(&a.as_str()))
+        .collect();
+    note(
+        &mut t,
+        format!(
+            "ACK at an offset no command ends at, or counting the GETACK itself: {bad:?}; \
+             last ACK {:?}; GETACK answered with 69: {}",
+            acks.last(),
+            acks.iter().any(|a| a == "69")
+        ),
+    );
+    note(&mut t, format!("keys: {}", dataset_of_minimal_rdb(&mut c)));
+    note(&mut t, format!("offset {}", offset(&mut c)));
+    note(&mut t, format!("replid {}", repl(&mut c, "master_replid")));
+    drop(m);
+
+    // Connection 2: partial resync with a new replid.
+    let Some(mut m) = MasterSide::accept(&listener) else {
+        note(&mut t, "<no connection>".into());
+        return Transcript { lines: t };
+    };
+    for l in m.handshake() {
+        note(&mut t, l);
+    }
+    m.send(format!("+CONTINUE {REPLID_C}\r\n").as_bytes());
+    m.send(b"*3\r\n$3\r\nSET\r\n$4\r\nfoo2\r\n$3\r\nbar\r\n");
+    let arrived = wait_until(soon(), || text(&c.cmd(&["GET", "foo2"])) == "bar");
+    note(&mut t, format!("foo2 arrived: {arrived}"));
+    for f in [
+        "master_replid",
+        "master_replid2",
+        "master_repl_offset",
+        "second_repl_offset",
+    ] {
+        note(&mut t, format!("{f}:{}", repl(&mut c, f)));
+    }
+    drop(m);
+
+    // Connection 3: -NOMASTERLINK means "try later"; connection 4 continues.
+    let Some(mut m) = MasterSide::accept(&listener) else {
+        note(&mut t, "<no connection>".into());
+        return Transcript { lines: t };
+    };
+    for l in m.handshake() {
+        note(&mut t, l);
+    }
+    m.send(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n");
+    let Some(mut m) = MasterSide::accept(&listener) else {
+        note(&mut t, "<no connection>".into());
+        return Transcript { lines: t };
+    };
+    for l in m.handshake() {
+        note(&mut t, l);
+    }
+    m.send(format!("+CONTINUE {REPLID_C}\r\n").as_bytes());
+    m.send(b"*3\r\n$3\r\nSET\r\n$4\r\nfoo3\r\n$3\r\nbar\r\n");
+    let arrived = wait_until(soon(), || text(&c.cmd(&["GET", "foo3"])) == "bar");
+    note(&mut t, format!("foo3 arrived: {arrived}"));
+    note(&mut t, format!("offset {}", offset(&mut c)));
+    ok(&mut c, &["REPLICAOF", "NO", "ONE"]);
+    Transcript { lines: t }
+}
+
+/// The keys of [`minimal_rdb`] and the first stream, as seen on the replica.
+fn dataset_of_minimal_rdb(c: &mut Conn) -> String {
+    let mut out = vec![
+        text(&c.cmd(&["GET", "plain"])),
+        text(&c.cmd(&["GET", "withttl"])),
+        text(&c.cmd(&["PEXPIRETIME", "withttl"])),
+        text(&c.cmd(&["GET", "foo1"])),
+        text(&c.cmd(&["PEXPIRETIME", "ttl1"])),
+    ];
+    ok(c, &["SELECT", "3"]);
+    out.push(text(&c.cmd(&["GET", "indb3"])));
+    ok(c, &["SELECT", "0"]);
+    out.join(" ")
+}
+
+/// Runs the scripted master against a Verdis and a Redis replica at once and compares what
+/// they did, line for line.
+fn replica_side_matches_redis(eof: bool) {
+    // replica-announce-ip has its own test, against a real master.
+    let args = ["--masteruser", "repluser", "--masterauth", "secret"];
+    let v = Server::verdis(&args);
+    let r = Server::redis(&args);
+    let expected = std::thread::scope(|s| {
+        let redis = s.spawn(|| scripted_master_session(&r, eof));
+        let got = scripted_master_session(&v, eof);
+        let expected = redis.join().expect("the Redis session");
+        assert_eq!(
+            got.lines.join("\n"),
+            expected.lines.join("\n"),
+            "Verdis (left) against Redis (right) as replicas of a scripted master{}",
+            logs(&[&v])
+        );
+        expected
+    });
+    // The reference itself says what the captures say.
+    let l = &expected.lines;
+    assert_eq!(l[0], "PING");
+    assert_eq!(l[1], "AUTH repluser secret");
+    assert_eq!(l[2], "REPLCONF listening-port <port>");
+    assert_eq!(l[3], "REPLCONF capa eof capa psync2");
+    assert_eq!(l[4], "PSYNC <first>");
+}
+
+/// A fresh node (a master with no history yet) pointed at a master sends the PSYNC a Redis
+/// node sends in the same state: its own replid and offset + 1 (Redis caches itself as the
+/// master to continue from), not `PSYNC ? -1`.
+#[test]
+fn fresh_verdis_turned_replica_psyncs_like_redis() {
+    let first_psync = |replica: &Server| -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port().to_string();
+        let mut c = replica.conn();
+        let my_id = repl(&mut c, "master_replid");
+        ok(&mut c, &["REPLICAOF", "127.0.0.1", &port]);
+        let mut m = MasterSide::accept(&listener).expect("the replica connects");
+        let psync = m.handshake().pop().unwrap_or_default();
+        ok(&mut c, &["REPLICAOF", "NO", "ONE"]);
+        psync.replace(&my_id, "<own replid>")
+    };
+    let redis = first_psync(&Server::redis(&[]));
+    assert_eq!(redis, "PSYNC <own replid> 1");
+    assert_eq!(first_psync(&Server::verdis(&[])), redis);
+}
+
+/// Against a scripted master with `$EOF:` framing, Verdis's replica side does what Redis's
+/// does: the handshake bytes (AUTH with masteruser, capas, PSYNC of its own
+/// history), the immediate ACK after the snapshot, GETACK answered with the offset before
+/// it, `PSYNC <replid> <offset+1>` on reconnection, `+CONTINUE <newid>` (replid2), and
+/// -NOMASTERLINK retried.
+#[test]
+fn replica_side_against_scripted_master_matches_redis_eof_framing() {
+    replica_side_matches_redis(true);
+}
+
+/// The same with `$<len>` framing.
+#[test]
+fn replica_side_against_scripted_master_matches_redis_len_framing() {
+    replica_side_matches_redis(false);
 }
 
 // ---------------------------------------------------------------------------------------
