@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 use verdis_core::resp::Frame;
-use verdis_tests::{info_field, text, Conn, Server};
+use verdis_tests::{info_field, text, Conn, Kind, Server};
 
 /// How long a sync, a reconnection or a stream catch-up may take.
 const SYNC_DEADLINE: Duration = Duration::from_secs(20);
@@ -1187,6 +1187,241 @@ fn propagated_stream_equals_redis() {
         expected.join("\n"),
         "Verdis's stream (left) against Redis's (right)"
     );
+}
+
+/// One PSYNC probe on a fresh connection: the reply line and the bytes that follow within
+/// 300 ms (only read for `+CONTINUE`).
+fn psync_probe(server: &Server, replid: &str, offset: i64, psync2: bool) -> (String, Vec<u8>) {
+    let mut raw = server.conn();
+    if psync2 {
+        ok(&mut raw, &["REPLCONF", "capa", "psync2"]);
+    }
+    raw.send(&["PSYNC", replid, &offset.to_string()]);
+    let line = read_line(&mut raw);
+    let rest = if line.starts_with("+CONTINUE") {
+        raw.raw_exchange(b"", Duration::from_millis(300))
+    } else {
+        Vec::new()
+    };
+    (line, rest)
+}
+
+/// The outcomes of PSYNC at the edges of `master`'s backlog, with the replid and offsets
+/// written symbolically, and the backlog bytes sent for the oldest accepted offset.
+fn psync_edges(master: &Server) -> (Vec<String>, Vec<u8>) {
+    // A first replica makes the master create its backlog.
+    let _replica = raw_replica(master);
+    let mut c = master.conn();
+    ok(&mut c, &["SET", "k1", "v1"]);
+    ok(&mut c, &["SELECT", "2"]);
+    ok(&mut c, &["SET", "k2", "v2"]);
+    assert_eq!(c.cmd(&["INCR", "n"]), Frame::Integer(1));
+    let id = repl(&mut c, "master_replid");
+    let off = offset(&mut c);
+    let first: i64 = repl(&mut c, "repl_backlog_first_byte_offset")
+        .parse()
+        .expect("numeric first byte offset");
+    let name = |line: &str| {
+        line.replace(&id, "<replid>")
+            .replace(&format!(" {off}"), " <offset>")
+    };
+    let mut out = Vec::new();
+    let mut oldest = Vec::new();
+    let wrong = "0000000000000000000000000000000000000001";
+    for (label, replid, at, psync2) in [
+        ("offset+1", id.as_str(), off + 1, true),
+        ("offset+1 without capa psync2", id.as_str(), off + 1, false),
+        ("offset+2", id.as_str(), off + 2, true),
+        ("backlog start", id.as_str(), first, true),
+        ("before the backlog", id.as_str(), first - 1, true),
+        ("unknown replid", wrong, off + 1, true),
+    ] {
+        let (line, rest) = psync_probe(master, replid, at, psync2);
+        out.push(format!(
+            "{label}: {} then {} bytes",
+            name(&line),
+            rest.len()
+        ));
+        if label == "backlog start" {
+            oldest = rest;
+        }
+    }
+    out.push(format!(
+        "backlog: first byte {first}, offset {off}; sync_full {} sync_partial_ok {} sync_partial_err {}",
+        stat(&mut c, "sync_full"),
+        stat(&mut c, "sync_partial_ok"),
+        stat(&mut c, "sync_partial_err")
+    ));
+    (out, oldest)
+}
+
+/// PSYNC at the edges of the backlog is decided as by redis-server (offset+1 accepted with
+/// nothing to send, offset+2 and before the backlog refused, `+CONTINUE` without the replid
+/// for a replica without capa psync2, unknown replid refused), and the backlog bytes sent
+/// from its first byte are Redis's, byte for byte.
+#[test]
+fn psync_backlog_edges_equal_redis() {
+    let v = Server::verdis(QUIET_MASTER);
+    let r = Server::redis(QUIET_MASTER);
+    let (got, got_bytes) = psync_edges(&v);
+    let (expected, expected_bytes) = psync_edges(&r);
+    assert_eq!(
+        got.join("\n"),
+        expected.join("\n"),
+        "Verdis (left) against Redis (right){}",
+        logs(&[&v])
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got_bytes),
+        String::from_utf8_lossy(&expected_bytes)
+    );
+}
+
+/// A data directory that outlives one server process (the harness removes its own).
+struct DataDir(std::path::PathBuf);
+
+impl DataDir {
+    fn new(name: &str) -> DataDir {
+        let p = std::env::temp_dir().join(format!(
+            "verdis-repl-{}-{name}-{}",
+            std::process::id(),
+            verdis_tests::free_port()
+        ));
+        std::fs::create_dir_all(&p).expect("create data dir");
+        DataDir(p)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A master of `kind` restarted from its RDB (SAVE, then killed) takes its old replid as
+/// replid2, so its Redis replica, pointed at the restarted process, resyncs partially.
+fn master_restart_resumes_partially(kind: Kind) {
+    let dir = DataDir::new("restart");
+    let args = ["--dir", dir.path(), "--repl-diskless-sync-delay", "0"];
+    let r = Server::redis(&[]);
+    let mut rc = r.conn();
+    let (old_id, off) = {
+        let m = Server::start(kind, &args);
+        let mut mc = m.conn();
+        populate(&mut mc);
+        replica_of(&mut rc, &m);
+        wait_link_up(&mut rc, &[&m, &r]);
+        ok(&mut mc, &["SET", "k", "v"]);
+        assert_in_sync(&mut mc, &mut [&mut rc], &[&m, &r]);
+        ok(&mut mc, &["SAVE"]);
+        (repl(&mut mc, "master_replid"), offset(&mut mc))
+    };
+    let m = Server::start(kind, &args);
+    let mut mc = m.conn();
+    let restored = format!(
+        "master_replid2:{} second_repl_offset:{} master_repl_offset:{}",
+        repl(&mut mc, "master_replid2"),
+        repl(&mut mc, "second_repl_offset"),
+        offset(&mut mc)
+    );
+    replica_of(&mut rc, &m);
+    let resynced = wait_until(soon(), || stat(&mut mc, "sync_partial_ok") == 1);
+    assert!(
+        resynced,
+        "no partial resync after the restart (after loading: {restored}){}",
+        logs(&[&m, &r])
+    );
+    assert_eq!(stat(&mut mc, "sync_full"), 0);
+    wait_link_up(&mut rc, &[&m, &r]);
+    assert_eq!(
+        restored,
+        format!(
+            "master_replid2:{old_id} second_repl_offset:{} master_repl_offset:{off}",
+            off + 1
+        ),
+        "the old replid is kept as replid2, as Redis does"
+    );
+    ok(&mut mc, &["SET", "after-restart", "1"]);
+    assert_in_sync(&mut mc, &mut [&mut rc], &[&m, &r]);
+}
+
+/// A Verdis master restarted from its RDB lets its Redis replica resync partially.
+#[test]
+fn verdis_master_restarted_from_rdb_resumes_replica_partially() {
+    master_restart_resumes_partially(Kind::Verdis);
+}
+
+/// The same with a redis-server master: the reference for the Verdis test.
+#[test]
+fn redis_master_restarted_from_rdb_resumes_replica_partially() {
+    master_restart_resumes_partially(Kind::Redis);
+}
+
+/// A master of `kind` restarted from an RDB older than its last writes must not continue a
+/// replica that received those writes: the replica asks for `PSYNC <replid> <offset+1>`
+/// beyond the restarted master's history, even when the restarted master has since written
+/// exactly as many bytes of different commands. Redis refuses (the old replid becomes
+/// replid2, valid up to the RDB's offset + 1) and full-syncs; digests must end equal.
+fn restart_with_lost_writes_never_continues_a_replica_ahead(kind: Kind) {
+    let dir = DataDir::new("lost");
+    let args = ["--dir", dir.path(), "--repl-diskless-sync-delay", "0"];
+    let r = Server::redis(&[]);
+    let mut rc = r.conn();
+    let ahead = {
+        let m = Server::start(kind, &args);
+        let mut mc = m.conn();
+        replica_of(&mut rc, &m);
+        wait_link_up(&mut rc, &[&m, &r]);
+        ok(&mut mc, &["SET", "a", "1"]);
+        assert_in_sync(&mut mc, &mut [&mut rc], &[&m, &r]);
+        ok(&mut mc, &["SAVE"]);
+        // Lost in the crash below: the replica has it, the RDB does not.
+        ok(&mut mc, &["SET", "lost", &"x".repeat(300)]);
+        wait_offsets_equal(&mut mc, &mut [&mut rc], &[&m, &r])
+    };
+    let m = Server::start(kind, &args);
+    let mut mc = m.conn();
+    assert_eq!(mc.cmd(&["EXISTS", "lost"]), Frame::Integer(0));
+    // Bring the restarted master's offset to exactly the replica's with other writes.
+    ok(&mut mc, &["SET", "c", "1"]);
+    let have = offset(&mut mc);
+    let remaining = ahead - have;
+    // *3 $3 SET $1 d $<len> <value>: 28 + len bytes for a three-digit len.
+    let len = remaining - 28;
+    assert!((100..1000).contains(&len), "remaining {remaining}");
+    let value = "y".repeat(len as usize);
+    ok(&mut mc, &["SET", "d", &value]);
+    assert_eq!(offset(&mut mc), ahead, "offsets lined up");
+
+    replica_of(&mut rc, &m);
+    wait_link_up(&mut rc, &[&m, &r]);
+    ok(&mut mc, &["SET", "after", "1"]);
+    wait_offsets_equal(&mut mc, &mut [&mut rc], &[&m, &r]);
+    assert_eq!(
+        rc.cmd(&["EXISTS", "lost"]),
+        Frame::Integer(0),
+        "the replica was continued on a history the master lost (sync_partial_ok {}){}",
+        stat(&mut mc, "sync_partial_ok"),
+        logs(&[&m, &r])
+    );
+    assert_eq!(digest(&mut rc), digest(&mut mc));
+    assert_eq!(stat(&mut mc, "sync_full"), 1);
+}
+
+/// A Verdis master restarted from an older RDB full-syncs a replica that is ahead of it.
+#[test]
+fn verdis_master_restarted_with_lost_writes_full_syncs_a_replica_ahead() {
+    restart_with_lost_writes_never_continues_a_replica_ahead(Kind::Verdis);
+}
+
+/// The same with a redis-server master: the reference for the Verdis test.
+#[test]
+fn redis_master_restarted_with_lost_writes_full_syncs_a_replica_ahead() {
+    restart_with_lost_writes_never_continues_a_replica_ahead(Kind::Redis);
 }
 
 // ---------------------------------------------------------------------------------------
