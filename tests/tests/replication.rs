@@ -1748,6 +1748,143 @@ fn replica_side_against_scripted_master_matches_redis_len_framing() {
     replica_side_matches_redis(false);
 }
 
+/// A Verdis replica keeps serving its old data set while a snapshot arrives and replaces it
+/// only when the snapshot is complete; a corrupt snapshot (bad checksum) or an RDB version it
+/// cannot read (11) leaves the old data set in place and the link is retried. Driven by a
+/// scripted master, one step at a time.
+#[test]
+fn verdis_replica_keeps_old_data_until_a_good_snapshot_completes() {
+    let v = Server::verdis(&[]);
+    let mut c = v.conn();
+    ok(&mut c, &["SET", "old", "data"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fake master");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    ok(&mut c, &["REPLICAOF", "127.0.0.1", &port]);
+
+    let mut rdb_v11 = minimal_rdb();
+    rdb_v11[8] = b'1';
+    let mut bad_crc = minimal_rdb();
+    let n = bad_crc.len();
+    bad_crc[n - 8..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    for (what, rdb) in [("RDB version 11", rdb_v11), ("bad checksum", bad_crc)] {
+        let mut m = MasterSide::accept(&listener).expect("the replica connects");
+        m.handshake();
+        m.send(format!("+FULLRESYNC {REPLID_A} 0\r\n${}\r\n", rdb.len()).as_bytes());
+        m.send(&rdb);
+        // The replica gives up on this link and connects again.
+        let again = wait_until(soon(), || {
+            m.try_next(Instant::now()).is_none() && {
+                use std::io::Read;
+                let mut b = [0u8; 1];
+                matches!(m.stream.read(&mut b), Ok(0))
+            }
+        });
+        assert!(again, "{what}: the replica kept the link{}", logs(&[&v]));
+        assert_eq!(
+            text(&c.cmd(&["GET", "old"])),
+            "data",
+            "{what}: old data kept"
+        );
+        assert_eq!(c.cmd(&["EXISTS", "plain"]), Frame::Integer(0), "{what}");
+    }
+
+    let mut m = MasterSide::accept(&listener).expect("the replica connects");
+    m.handshake();
+    let rdb = minimal_rdb();
+    m.send(format!("+FULLRESYNC {REPLID_A} 0\r\n${}\r\n", rdb.len()).as_bytes());
+    m.send(&rdb[..20]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        text(&c.cmd(&["GET", "old"])),
+        "data",
+        "old data served during the transfer"
+    );
+    assert_eq!(c.cmd(&["EXISTS", "plain"]), Frame::Integer(0));
+    assert_eq!(repl(&mut c, "master_sync_in_progress"), "1");
+    m.send(&rdb[20..]);
+    let loaded = wait_until(soon(), || text(&c.cmd(&["GET", "plain"])) == "value1");
+    assert!(loaded, "the snapshot loaded{}", logs(&[&v]));
+    assert_eq!(c.cmd(&["EXISTS", "old"]), Frame::Integer(0), "replaced");
+    ok(&mut c, &["REPLICAOF", "NO", "ONE"]);
+}
+
+/// With replica-serve-stale-data no and the link down, a Verdis replica answers data
+/// commands with -MASTERDOWN and still answers PING and INFO, byte for byte as a Redis
+/// replica does.
+#[test]
+fn verdis_replica_without_stale_data_replies_masterdown_like_redis() {
+    let args = ["--replica-serve-stale-data", "no"];
+    let v = Server::verdis(&args);
+    let r = Server::redis(&args);
+    let dead = verdis_tests::free_port().to_string();
+    let (mut vc, mut rc) = (v.conn(), r.conn());
+    ok(&mut vc, &["REPLICAOF", "127.0.0.1", &dead]);
+    ok(&mut rc, &["REPLICAOF", "127.0.0.1", &dead]);
+    for args in [
+        &["GET", "k"][..],
+        &["SET", "k", "v"][..],
+        &["DBSIZE"][..],
+        &["PING"][..],
+    ] {
+        let mut enc = Vec::new();
+        verdis_core::resp::encode_command(args, &mut enc);
+        rc.send_raw(&enc);
+        let expected = rc.read_raw_frames(1);
+        vc.send_raw(&enc);
+        let got = vc.read_raw_frames(1);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected),
+            "{args:?}"
+        );
+    }
+    assert_eq!(repl(&mut vc, "master_link_status"), "down");
+}
+
+/// Chain Redis M <- Verdis V <- Redis S, and Redis R also a replica of M. R is promoted and
+/// V pointed at it: V continues with `+CONTINUE <newid>`, drops its sub-replica S, which
+/// comes back partially through V's replid2; digests and offsets equal on R, V and S.
+#[test]
+fn verdis_in_a_chain_follows_a_promoted_redis_and_its_sub_replica_continues() {
+    let m = Server::redis(QUIET_MASTER);
+    let r = Server::redis(QUIET_MASTER);
+    let v = Server::verdis(QUIET_MASTER);
+    let s = Server::redis(&[]);
+    let all = [&m, &r, &v, &s];
+    let (mut mc, mut rc, mut vc, mut sc) = (m.conn(), r.conn(), v.conn(), s.conn());
+    populate(&mut mc);
+    replica_of(&mut rc, &m);
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut rc, &all);
+    wait_link_up(&mut vc, &all);
+    replica_of(&mut sc, &v);
+    wait_link_up(&mut sc, &all);
+    assert_in_sync(&mut mc, &mut [&mut rc, &mut vc, &mut sc], &all);
+    let old_id = repl(&mut mc, "master_replid");
+
+    ok(&mut rc, &["REPLICAOF", "NO", "ONE"]);
+    let new_id = repl(&mut rc, "master_replid");
+    replica_of(&mut vc, &r);
+    let continued = wait_until(soon(), || {
+        stat(&mut rc, "sync_partial_ok") == 1 && stat(&mut vc, "sync_partial_ok") == 1
+    });
+    assert!(
+        continued,
+        "R's sync_partial_ok {}, V's sync_partial_ok {} (S must come back partially){}",
+        stat(&mut rc, "sync_partial_ok"),
+        stat(&mut vc, "sync_partial_ok"),
+        logs(&all)
+    );
+    wait_link_up(&mut vc, &all);
+    wait_link_up(&mut sc, &all);
+    assert_eq!(stat(&mut vc, "sync_full"), 1, "S was not full-synced again");
+    assert_eq!(repl(&mut sc, "master_replid"), new_id);
+    assert_eq!(repl(&mut sc, "master_replid2"), old_id);
+    ok(&mut rc, &["SET", "after-promotion", "1"]);
+    assert_in_sync(&mut rc, &mut [&mut vc, &mut sc], &all);
+    assert_eq!(text(&sc.cmd(&["GET", "after-promotion"])), "1");
+}
+
 // ---------------------------------------------------------------------------------------
 // 4. Mixed chain
 // ---------------------------------------------------------------------------------------
