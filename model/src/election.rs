@@ -828,6 +828,27 @@ mod measure {
         }
     }
 
+    /// Prints the never-retry liveness counterexample.
+    #[test]
+    #[ignore]
+    fn print_never_retry_lasso() {
+        let m = ElectionModel::new(ElectionConfig {
+            fault_budget: 1,
+            planted_bug: Some(PlantedBug::NeverRetryElection),
+            ..ElectionConfig::default()
+        });
+        let r = crate::liveness::check_eventually(
+            &m,
+            |s| m.converged(s),
+            |s, a| m.fairness_class(s, a),
+            1_000_000,
+        );
+        let lasso = r.violation().unwrap();
+        for (a, s) in &lasso.prefix {
+            println!("{a:?} t={} votes={:?}", s.now_ms, s.votes);
+        }
+    }
+
     /// A long random walk, to spot unbounded paths.
     #[test]
     #[ignore]
