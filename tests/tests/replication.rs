@@ -344,13 +344,15 @@ fn verdis_replica_of_redis_streams_soon_after_full_sync() {
     let all = [&m, &v];
     let (mut mc, mut vc) = (m.conn(), v.conn());
     ok(&mut mc, &["SET", "k", "v"]);
-    let mut full_syncs = 0;
-    for diskless in ["yes", "no"] {
+    for (full_syncs, diskless) in ["yes", "no"].into_iter().enumerate() {
         ok(&mut mc, &["CONFIG", "SET", "repl-diskless-sync", diskless]);
         replica_of(&mut vc, &m);
         wait_link_up(&mut vc, &all);
-        assert_eq!(stat(&mut mc, "sync_full"), full_syncs + 1, "a full sync");
-        full_syncs += 1;
+        assert_eq!(
+            stat(&mut mc, "sync_full"),
+            full_syncs as u64 + 1,
+            "a full sync"
+        );
         ok(&mut mc, &["SET", "probe", diskless]);
         let start = Instant::now();
         let arrived = wait_until(soon(), || text(&vc.cmd(&["GET", "probe"])) == diskless);
