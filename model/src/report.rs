@@ -50,6 +50,8 @@ pub struct PropertyResult {
     pub status: Status,
     /// Counterexample (violations) or example (sometimes), as readable steps.
     pub steps: Vec<String>,
+    /// The path replayed through the model to a state that shows the verdict.
+    pub revalidated: Option<bool>,
     pub mermaid: Option<String>,
 }
 
@@ -92,6 +94,9 @@ impl CheckResult {
                 Status::Unreached => "FAIL (never reached)",
             };
             println!("  {mark} {} {}", p.kind, p.name);
+            if p.revalidated == Some(false) {
+                println!("       (the recorded path did not replay to this verdict)");
+            }
             if p.status == Status::Violated {
                 for (i, s) in p.steps.iter().enumerate() {
                     println!("       {:>3}. {s}", i + 1);
@@ -153,9 +158,17 @@ fn finish<C: Checker<ReplModel>>(
             (Expectation::Eventually, Some(_)) => ("eventually", Status::Violated),
         };
         let actions: Vec<InnerAction> = path.map(|p| p.into_actions()).unwrap_or_default();
+        // Re-validate the path by replaying it: every step enabled and taken, and the last
+        // state violates (always) or satisfies (sometimes) the property.
+        let revalidated = (!actions.is_empty()).then(|| {
+            replay_states(model, &actions).is_some_and(|last| {
+                (p.condition)(model, &last) == (p.expectation == Expectation::Sometimes)
+            })
+        });
         properties.push(PropertyResult {
             name: p.name.to_string(),
             kind: kind.to_string(),
+            revalidated,
             status,
             steps: actions.iter().map(format_action).collect(),
             mermaid: (!actions.is_empty()).then(|| mermaid(cfg, &actions)),
@@ -337,8 +350,9 @@ pub fn scenarios() -> Vec<Scenario> {
             liveness: None,
         },
         Scenario {
-            title: "switchover with FORCE (Redis semantics: may lose writes)",
+            title: "switchover with FORCE, 1 replica (Redis semantics: may lose writes)",
             cfg: ModelCfg {
+                replicas: 1,
                 switchover: Some(SwitchoverCfg { force: true }),
                 ..base.clone()
             },
@@ -407,6 +421,32 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// Replaces each violation's path with a shortest one: breadth-first, that property alone
+/// (discoveries of different properties overwrite each other's paths otherwise).
+pub fn minimise_counterexamples(cfg: &ModelCfg, res: &mut CheckResult) {
+    for p in res
+        .properties
+        .iter_mut()
+        .filter(|p| p.status == Status::Violated)
+    {
+        let opts = RunOpts {
+            bfs: true,
+            properties: vec![p.name.clone()],
+            ..RunOpts::default()
+        };
+        let short = check_replication(cfg, &opts);
+        if let Some(q) = short
+            .properties
+            .into_iter()
+            .find(|q| q.name == p.name && q.status == Status::Violated)
+        {
+            if q.revalidated == Some(true) && q.steps.len() <= p.steps.len() {
+                *p = q;
+            }
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ScenarioJson<'a> {
     title: &'a str,
@@ -426,13 +466,14 @@ pub fn write_replication_report(opts: &RunOpts, out: &str) -> std::io::Result<bo
     let mut all = true;
     for sc in scenarios() {
         eprintln!("report: {}", sc.title);
-        let res = check_replication(
+        let mut res = check_replication(
             &sc.cfg,
             &RunOpts {
                 progress: opts.progress,
                 ..opts.clone()
             },
         );
+        minimise_counterexamples(&sc.cfg, &mut res);
         let live = sc.liveness.map(|_| liveness_replication(&sc.cfg));
         // Every violation must be expected, the first expected one must occur, and a
         // `sometimes` may go unreached only in a broken variant.
@@ -499,6 +540,10 @@ pub fn write_replication_report(opts: &RunOpts, out: &str) -> std::io::Result<bo
             for (i, s) in p.steps.iter().enumerate() {
                 md.push_str(&format!("{}. `{}`\n", i + 1, s));
             }
+            md.push_str(&format!(
+                "\nShortest path (breadth-first, this property alone), re-validated by replay: {}.\n",
+                if p.revalidated == Some(true) { "yes" } else { "no" }
+            ));
             if let Some(m) = &p.mermaid {
                 md.push_str(&format!("\n```mermaid\n{m}```\n"));
             }
@@ -549,6 +594,9 @@ pub struct TraceStep {
     pub kind: String,
     pub src: Option<usize>,
     pub dst: Option<usize>,
+    /// The delivered message (deliveries) or the fired timer (timers), structured.
+    pub msg: Option<crate::replication::Msg>,
+    pub timer: Option<crate::replication::Timer>,
     pub after: Vec<Observed>,
 }
 
@@ -617,6 +665,11 @@ pub fn replay(model: &ReplModel, name: &str, actions: &[InnerAction]) -> Result<
         state = model
             .next_state(&state, a.clone())
             .ok_or_else(|| format!("{name}: step {} ({}) is ignored", i + 1, format_action(a)))?;
+        let (msg, timer) = match a {
+            ActorModelAction::Deliver { msg, .. } => (Some(msg.clone()), None),
+            ActorModelAction::Timeout(_, t) => (None, Some(*t)),
+            _ => (None, None),
+        };
         let (kind, src, dst) = match a {
             ActorModelAction::Deliver { src, dst, .. } => {
                 ("deliver", Some(usize::from(*src)), Some(usize::from(*dst)))
@@ -631,6 +684,8 @@ pub fn replay(model: &ReplModel, name: &str, actions: &[InnerAction]) -> Result<
             kind: kind.into(),
             src,
             dst,
+            msg,
+            timer,
             after: observe(model, &state),
         });
     }
@@ -639,6 +694,21 @@ pub fn replay(model: &ReplModel, name: &str, actions: &[InnerAction]) -> Result<
         config: model.cfg.clone(),
         steps,
     })
+}
+
+/// Replays `actions` from the initial state; the last state, or `None` if a step is not
+/// enabled or is ignored.
+pub fn replay_states(model: &ReplModel, actions: &[InnerAction]) -> Option<ReplState> {
+    let mut state = model.init_states().into_iter().next()?;
+    for a in actions {
+        let mut enabled = Vec::new();
+        model.actions(&state, &mut enabled);
+        if !enabled.contains(a) {
+            return None;
+        }
+        state = model.next_state(&state, a.clone())?;
+    }
+    Some(state)
 }
 
 /// Deterministic pseudo-random walk (xorshift) of at most `max_steps` taken actions.
@@ -669,21 +739,32 @@ pub fn random_walk(model: &ReplModel, seed: u64, max_steps: usize) -> Vec<InnerA
     path
 }
 
-/// Exports the `sometimes` examples of `cfg` plus random walks, each re-validated by replay.
+/// Exports the `sometimes` examples of `cfg` plus random walks, each re-validated by replay
+/// against a fresh model before it is written.
 pub fn write_replication_traces(cfg: &ModelCfg, count: usize, out: &str) -> Result<usize, String> {
     let model = cfg.clone().into_model();
-    let checked = check_replication(cfg, &RunOpts::default());
+    let sometimes: std::collections::BTreeSet<&'static str> = model
+        .properties()
+        .iter()
+        .filter(|p| p.expectation == Expectation::Sometimes)
+        .map(|p| p.name)
+        .collect();
+    // Depth-first until every `sometimes` has an example (no need to finish the space).
+    let checker = cfg
+        .clone()
+        .into_model()
+        .checker()
+        .threads(2)
+        .finish_when(stateright::HasDiscoveries::AllOf(sometimes.clone()))
+        .spawn_dfs()
+        .join();
     let mut traces = Vec::new();
-    let model_for_paths = cfg.clone().into_model();
-    let checker = model_for_paths.checker().threads(2).spawn_bfs().join();
-    for p in model.properties() {
+    for name in &sometimes {
         if traces.len() >= count {
             break;
         }
-        if p.expectation == Expectation::Sometimes {
-            if let Some(path) = checker.discovery(p.name) {
-                traces.push(replay(&model, p.name, &path.into_actions())?);
-            }
+        if let Some(path) = checker.discovery(name) {
+            traces.push(replay(&model, name, &path.into_actions())?);
         }
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -692,14 +773,10 @@ pub fn write_replication_traces(cfg: &ModelCfg, count: usize, out: &str) -> Resu
         let walk = random_walk(&model, seed, 60);
         traces.push(replay(&model, &format!("random walk {seed:x}"), &walk)?);
     }
-    let _ = checked;
     if let Some(dir) = std::path::Path::new(out).parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    std::fs::write(
-        out,
-        serde_json::to_string_pretty(&traces).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&traces).map_err(|e| e.to_string())?;
+    std::fs::write(out, json).map_err(|e| e.to_string())?;
     Ok(traces.len())
 }
