@@ -1731,6 +1731,79 @@ fn dataset_of_minimal_rdb(c: &mut Conn) -> String {
     out.join(" ")
 }
 
+/// A node started with `replicaof` in its configuration sends the handshake a Redis node
+/// started the same way sends, first PSYNC included (`PSYNC ? -1`: it has no history).
+#[test]
+fn replica_started_with_replicaof_handshakes_like_redis() {
+    let handshake = |kind: Kind| -> Vec<String> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port().to_string();
+        let s = Server::start(kind, &["--replicaof", "127.0.0.1", &port]);
+        let mut m = MasterSide::accept(&listener).expect("the replica connects");
+        let own_port = s.port.to_string();
+        m.handshake()
+            .into_iter()
+            .map(|l| l.replace(&own_port, "<port>"))
+            .collect()
+    };
+    let expected = handshake(Kind::Redis);
+    assert_eq!(
+        expected,
+        [
+            "PING",
+            "REPLCONF listening-port <port>",
+            "REPLCONF capa eof capa psync2",
+            "PSYNC ? -1"
+        ]
+    );
+    assert_eq!(handshake(Kind::Verdis), expected);
+}
+
+/// A replica of `kind`, started with `replicaof` and restarted from its own RDB (SAVE, then
+/// killed), resumes from the RDB's repl-id / repl-offset: a partial resync with its Redis
+/// master, the writes made while it was down included.
+fn replica_restart_resumes_partially(kind: Kind) {
+    let dir = DataDir::new("replica-restart");
+    let m = Server::redis(MASTER);
+    let mut mc = m.conn();
+    populate(&mut mc);
+    let port = m.port.to_string();
+    let args = ["--dir", dir.path(), "--replicaof", "127.0.0.1", &port];
+    {
+        let r = Server::start(kind, &args);
+        let mut rc = r.conn();
+        wait_link_up(&mut rc, &[&m, &r]);
+        assert_in_sync(&mut mc, &mut [&mut rc], &[&m, &r]);
+        ok(&mut rc, &["SAVE"]);
+    }
+    ok(&mut mc, &["SET", "while-down", "1"]);
+    let r = Server::start(kind, &args);
+    let mut rc = r.conn();
+    let resumed = wait_until(soon(), || stat(&mut mc, "sync_partial_ok") == 1);
+    assert!(
+        resumed,
+        "no partial resync after the replica's restart: sync_full {}{}",
+        stat(&mut mc, "sync_full"),
+        logs(&[&m, &r])
+    );
+    wait_link_up(&mut rc, &[&m, &r]);
+    assert_eq!(stat(&mut mc, "sync_full"), 1, "no second full sync");
+    assert_in_sync(&mut mc, &mut [&mut rc], &[&m, &r]);
+    assert_eq!(text(&rc.cmd(&["GET", "while-down"])), "1");
+}
+
+/// A Verdis replica restarted from its RDB resumes partially with its Redis master.
+#[test]
+fn verdis_replica_restarted_from_rdb_resumes_partially() {
+    replica_restart_resumes_partially(Kind::Verdis);
+}
+
+/// The same with a redis-server replica: the reference for the Verdis test.
+#[test]
+fn redis_replica_restarted_from_rdb_resumes_partially() {
+    replica_restart_resumes_partially(Kind::Redis);
+}
+
 /// Runs the scripted master against a Verdis and a Redis replica at once and compares what
 /// they did, line for line.
 fn replica_side_matches_redis(eof: bool) {
