@@ -593,6 +593,7 @@ pub struct ReplState {
 pub const EV_PARTIAL_AFTER_RECONNECT: u8 = 1;
 pub const EV_FULL_AFTER_OVERFLOW: u8 = 2;
 pub const EV_PARTIAL_VIA_REPLID2: u8 = 4;
+pub const EV_SIBLING_VIA_REPLID2: u8 = 8;
 
 pub const VIOL_OFFSET_SHRANK: u8 = 1;
 pub const VIOL_CONTINUE_OUTSIDE_BACKLOG: u8 = 2;
@@ -833,6 +834,10 @@ impl ReplModel {
                 {
                     events |= EV_PARTIAL_VIA_REPLID2;
                 }
+                if !failover && id.replid2 != ReplId::ZERO && req.replid == Some(id.replid2) {
+                    // Not the old master's own PSYNC: a former sibling on the old history.
+                    events |= EV_SIBLING_VIA_REPLID2;
+                }
             }
             Some(SyncKind::Full) => {
                 // The backlog existed before this PSYNC (a backlog created for it is empty and
@@ -1011,6 +1016,8 @@ pub mod names {
     pub const SOMETIMES_REPLID2: &str =
         "sometimes: partial resync through replid2 after a promotion";
     pub const SOMETIMES_SWITCHOVER: &str = "sometimes: switchover completes";
+    pub const SOMETIMES_SIBLING_REPLID2: &str =
+        "sometimes: a sibling resumes through replid2 after the switchover";
     pub const SOMETIMES_CONVERGED: &str =
         "sometimes: all replicas streaming at the master's offset";
 }
@@ -1115,6 +1122,9 @@ pub fn properties() -> Vec<Property<ReplModel>> {
         Property::<ReplModel>::sometimes(SOMETIMES_REPLID2, |_, s| {
             s.events & EV_PARTIAL_VIA_REPLID2 != 0
         }),
+        Property::<ReplModel>::sometimes(SOMETIMES_SIBLING_REPLID2, |_, s| {
+            s.events & EV_SIBLING_VIA_REPLID2 != 0
+        }),
         Property::<ReplModel>::sometimes(SOMETIMES_SWITCHOVER, |m, s| {
             m.cfg.switchover.is_some()
                 && m.node(s, 1)
@@ -1134,6 +1144,7 @@ pub fn applicable(cfg: &ModelCfg, name: &str) -> bool {
         SOMETIMES_SWITCHOVER | SOMETIMES_REPLID2 | SWITCHOVER_LOSES_NO_WRITE => {
             cfg.switchover.is_some()
         }
+        SOMETIMES_SIBLING_REPLID2 => cfg.switchover.is_some() && cfg.replicas >= 2,
         SOMETIMES_PARTIAL_AFTER_CUT | SOMETIMES_FULL_AFTER_OVERFLOW => cfg.faults > 0,
         _ => true,
     }
