@@ -1472,6 +1472,132 @@ fn redis_master_restarted_with_lost_writes_full_syncs_a_replica_ahead() {
     restart_with_lost_writes_never_continues_a_replica_ahead(Kind::Redis);
 }
 
+/// Sets `n` keys of about 100 bytes in one pipeline.
+fn fill(c: &mut Conn, n: usize) {
+    let mut pipeline = Vec::new();
+    let value = "v".repeat(100);
+    for i in 0..n {
+        verdis_core::resp::encode_command(&["SET", &format!("key:{i}"), &value], &mut pipeline);
+    }
+    c.send_raw(&pipeline);
+    for _ in 0..n {
+        c.read_frame();
+    }
+}
+
+/// Writes made on `master` while `replica` full-syncs from it (the snapshot is taken, sent
+/// and loaded meanwhile) all reach the replica exactly once: equal digests and counter.
+fn writes_during_full_sync_are_kept(master: Server, replica: Server) {
+    let all = [&master, &replica];
+    let (mut mc, mut rc) = (master.conn(), replica.conn());
+    fill(&mut mc, 50_000);
+    replica_of(&mut rc, &master);
+    let mut writes = 0;
+    let mut batch = Vec::new();
+    for i in 0..20 {
+        verdis_core::resp::encode_command(&["INCR", "counter"], &mut batch);
+        verdis_core::resp::encode_command(&["SET", &format!("during:{i}"), "x"], &mut batch);
+    }
+    let synced = wait_until(soon(), || {
+        mc.send_raw(&batch);
+        for _ in 0..40 {
+            mc.read_frame();
+        }
+        writes += 20;
+        let all = info(&mut rc, "replication");
+        info_field(&all, "master_link_status").as_deref() == Some("up")
+            && info_field(&all, "master_sync_in_progress").as_deref() == Some("0")
+    });
+    assert!(synced, "the replica did not sync{}", logs(&all));
+    for _ in 0..5 {
+        mc.send_raw(&batch);
+        for _ in 0..40 {
+            mc.read_frame();
+        }
+        writes += 20;
+    }
+    assert_in_sync(&mut mc, &mut [&mut rc], &all);
+    assert_eq!(text(&rc.cmd(&["GET", "counter"])), writes.to_string());
+    assert_eq!(stat(&mut mc, "sync_full"), 1);
+}
+
+/// Writes on a Verdis master during a disk-style (`$<len>`) full sync reach its Redis replica.
+#[test]
+fn writes_on_verdis_during_len_framed_full_sync_are_kept() {
+    writes_during_full_sync_are_kept(
+        Server::verdis(&[
+            "--repl-diskless-sync",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ]),
+        Server::redis(&[]),
+    );
+}
+
+/// Writes on a Verdis master during a diskless (`$EOF:`) full sync reach its Redis replica.
+#[test]
+fn writes_on_verdis_during_eof_framed_full_sync_are_kept() {
+    writes_during_full_sync_are_kept(Server::verdis(MASTER), Server::redis(&[]));
+}
+
+/// Writes on a Redis master during a full sync reach its Verdis replica.
+#[test]
+fn writes_on_redis_during_full_sync_reach_verdis() {
+    writes_during_full_sync_are_kept(Server::redis(MASTER), Server::verdis(&[]));
+}
+
+/// A Verdis replica forwards its master's stream to its own replicas byte for byte: a raw
+/// replica of the Verdis replica receives exactly what a raw replica of the Redis master
+/// receives (writes in several dbs, MULTI/EXEC, expiry DELs, REPLCONF GETACK from a WAIT).
+#[test]
+fn verdis_replica_forwards_its_masters_stream_byte_for_byte() {
+    let m = Server::redis(QUIET_MASTER);
+    let v = Server::verdis(QUIET_MASTER);
+    let all = [&m, &v];
+    let (mut mc, mut vc) = (m.conn(), v.conn());
+    ok(&mut mc, &["SET", "k", "v"]);
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &all);
+    let mut direct = raw_replica(&m);
+    assert_in_sync(&mut mc, &mut [&mut vc], &all);
+    let mut via_verdis = raw_replica(&v);
+    assert_eq!(
+        offset(&mut vc),
+        offset(&mut mc),
+        "both raw replicas start at one offset"
+    );
+
+    ok(&mut mc, &["SET", "a", "1"]);
+    ok(&mut mc, &["SELECT", "4"]);
+    ok(&mut mc, &["SET", "b", "2", "PX", "100"]);
+    ok(&mut mc, &["MULTI"]);
+    mc.cmd(&["INCR", "n"]);
+    mc.cmd(&["INCR", "n"]);
+    mc.cmd(&["EXEC"]);
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        mc.cmd(&["GET", "b"]),
+        Frame::Null,
+        "expired: the master sends DEL"
+    );
+    mc.cmd(&["WAIT", "5", "100"]);
+    ok(&mut mc, &["SELECT", "0"]);
+    ok(&mut mc, &["SET", "zz-end", "1"]);
+    let expected = read_stream(&mut direct, "zz-end", &all);
+    let got = read_stream(&mut via_verdis, "zz-end", &all);
+    assert!(
+        expected.iter().any(|l| l.contains("GETACK")),
+        "{expected:?}"
+    );
+    assert_eq!(
+        got.join("\n"),
+        expected.join("\n"),
+        "via Verdis (left) against from the master (right)"
+    );
+    assert_in_sync(&mut mc, &mut [&mut vc], &all);
+}
+
 // ---------------------------------------------------------------------------------------
 // 4. Scripted master: the replica side's bytes, Verdis against redis-server
 // ---------------------------------------------------------------------------------------
@@ -1830,6 +1956,65 @@ fn replica_side_matches_redis(eof: bool) {
     assert_eq!(l[2], "REPLCONF listening-port <port>");
     assert_eq!(l[3], "REPLCONF capa eof capa psync2");
     assert_eq!(l[4], "PSYNC <first>");
+}
+
+/// INFO replication of `server` while a scripted master has sent the `+FULLRESYNC`, the
+/// payload header and 20 bytes of the snapshot (values that depend on time or on the node
+/// blanked).
+fn info_during_transfer(server: &Server, eof: bool) -> Vec<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fake master");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    let mut c = server.conn();
+    ok(&mut c, &["REPLICAOF", "127.0.0.1", &port]);
+    let mut m = MasterSide::accept(&listener).expect("the replica connects");
+    m.handshake();
+    let rdb = minimal_rdb();
+    m.send(format!("+FULLRESYNC {REPLID_A} 0\r\n").as_bytes());
+    if eof {
+        m.send(format!("$EOF:{REPLID_C}\r\n").as_bytes());
+    } else {
+        m.send(format!("${}\r\n", rdb.len()).as_bytes());
+    }
+    m.send(&rdb[..20]);
+    let during = wait_until(Instant::now() + Duration::from_secs(2), || {
+        info_field(&info(&mut c, "replication"), "master_sync_read_bytes").as_deref() == Some("20")
+    });
+    let blank = [
+        "master_port",
+        "master_replid",
+        "master_sync_last_io_seconds_ago",
+        "master_link_down_since_seconds",
+    ];
+    let lines = info_lines(&mut c, &blank);
+    ok(&mut c, &["REPLICAOF", "NO", "ONE"]);
+    if !during {
+        return vec![format!("master_sync_read_bytes never 20: {lines:?}")];
+    }
+    lines
+}
+
+/// While a snapshot arrives, in either framing, a Verdis replica's INFO replication equals a
+/// Redis replica's in the same state, line for line (master_sync_total_bytes, _read_bytes,
+/// _left_bytes, _perc and the rest).
+#[test]
+fn info_replication_during_a_transfer_equals_redis() {
+    let v = Server::verdis(&[]);
+    let r = Server::redis(&[]);
+    let (mut got, mut expected) = (Vec::new(), Vec::new());
+    for eof in [false, true] {
+        let (g, e) = std::thread::scope(|s| {
+            let redis = s.spawn(|| info_during_transfer(&r, eof));
+            let got = info_during_transfer(&v, eof);
+            (got, redis.join().expect("the Redis side"))
+        });
+        got.push(format!("EOF framing {eof}:\n{}", g.join("\n")));
+        expected.push(format!("EOF framing {eof}:\n{}", e.join("\n")));
+    }
+    assert_eq!(
+        got.join("\n"),
+        expected.join("\n"),
+        "Verdis (left) against Redis (right)"
+    );
 }
 
 /// A fresh node (a master with no history yet) pointed at a master sends the PSYNC a Redis
