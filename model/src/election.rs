@@ -74,6 +74,9 @@ pub struct ElectionConfig {
     pub fault_budget: u8,
     pub safe_failover: bool,
     pub planted_bug: Option<PlantedBug>,
+    /// Cross-check mode: any message that is the oldest on its link may be delivered at no
+    /// cost (every interleaving of deliveries), instead of the delay-bounded order.
+    pub free_reordering: bool,
 }
 
 impl Default for ElectionConfig {
@@ -84,6 +87,7 @@ impl Default for ElectionConfig {
             fault_budget: 2,
             safe_failover: false,
             planted_bug: None,
+            free_reordering: false,
         }
     }
 }
@@ -164,6 +168,7 @@ pub enum FairClass {
     Replicate(usize),
     Crash,
     Deliver,
+    DeliverOnLink(usize, usize),
     Gossip(usize, usize),
     Timeout(usize),
 }
@@ -363,8 +368,12 @@ impl ElectionModel {
     }
 
     /// Weak-fairness class of an action; faults and client writes get none.
-    pub fn fairness_class(&self, _: &ElectionState, a: &ElectionAction) -> Option<FairClass> {
+    pub fn fairness_class(&self, s: &ElectionState, a: &ElectionAction) -> Option<FairClass> {
         match *a {
+            ElectionAction::Deliver { index } if self.cfg.free_reordering => s
+                .in_flight
+                .get(index)
+                .map(|e| FairClass::DeliverOnLink(e.src, e.dst)),
             ElectionAction::Write | ElectionAction::Drop { .. } => None,
             ElectionAction::Replicate(r) => Some(FairClass::Replicate(r)),
             ElectionAction::Crash => Some(FairClass::Crash),
@@ -413,11 +422,12 @@ impl Model for ElectionModel {
         if !s.in_flight.is_empty() {
             actions.push(ElectionAction::Deliver { index: 0 });
         }
+        let reorder = s.faults_left > 0 || self.cfg.free_reordering;
+        for index in (1..s.in_flight.len()).filter(|&i| reorder && self.oldest_on_link(s, i)) {
+            actions.push(ElectionAction::Deliver { index });
+        }
         if s.faults_left > 0 {
             for index in (0..s.in_flight.len()).filter(|&i| self.oldest_on_link(s, i)) {
-                if index > 0 {
-                    actions.push(ElectionAction::Deliver { index });
-                }
                 actions.push(ElectionAction::Drop { index });
             }
         }
@@ -458,7 +468,7 @@ impl Model for ElectionModel {
                 s.in_flight.retain(|e| e.dst != FAILING);
             }
             ElectionAction::Deliver { index } => {
-                if index > 0 {
+                if index > 0 && !self.cfg.free_reordering {
                     s.faults_left = s.faults_left.checked_sub(1)?;
                 }
                 let e = s.in_flight.remove(index)?;
@@ -828,6 +838,26 @@ mod measure {
         }
     }
 
+    /// Cross-check: every interleaving of deliveries, no faults (release: about 10 s each).
+    #[test]
+    #[ignore]
+    fn cross_check_with_free_reordering() {
+        for safe_failover in [false, true] {
+            let cfg = ElectionConfig {
+                fault_budget: 0,
+                safe_failover,
+                free_reordering: true,
+                ..ElectionConfig::default()
+            };
+            let opts = CheckOpts {
+                threads: 2,
+                bfs: false,
+                liveness: true,
+            };
+            run_check(&cfg, &opts);
+        }
+    }
+
     /// Prints the never-retry liveness counterexample.
     #[test]
     #[ignore]
@@ -879,13 +909,10 @@ mod measure {
     #[test]
     #[ignore]
     fn measure_election_state_space() {
-        for (replicas, writes, budget, safe) in [
-            (2, 1, 0, false),
-            (2, 1, 1, false),
-            (2, 1, 2, false),
-            (2, 1, 2, true),
-            (2, 2, 2, false),
-            (3, 1, 2, false),
+        for (replicas, writes, budget, safe, free) in [
+            (2, 1, 0, false, true),
+            (2, 1, 1, false, true),
+            (2, 1, 0, true, true),
         ] {
             let cfg = ElectionConfig {
                 replicas,
@@ -893,6 +920,7 @@ mod measure {
                 fault_budget: budget,
                 safe_failover: safe,
                 planted_bug: None,
+                free_reordering: free,
             };
             let t = Instant::now();
             let c = ElectionModel::new(cfg.clone())
