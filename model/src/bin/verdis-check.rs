@@ -181,6 +181,7 @@ fn main() -> ExitCode {
                     fault_budget: opts.faults,
                     safe_failover: opts.safe_failover,
                     planted_bug: None,
+                    free_reordering: false,
                 };
                 let run = verdis_model::election::CheckOpts {
                     threads: opts.threads,
