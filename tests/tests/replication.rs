@@ -956,6 +956,110 @@ fn psync_malformed_offset_is_an_error_and_unknown_replid_full_resyncs() {
     assert_eq!(stat(&mut vc, "sync_partial_err"), 1);
 }
 
+/// A PSYNC pipelined behind a command whose reply is still unsent is refused as by Redis
+/// (`-ERR SYNC and PSYNC are invalid with pending output`), and the connection stays a
+/// normal client.
+#[test]
+fn psync_with_pending_output_is_refused_like_redis() {
+    let v = Server::verdis(MASTER);
+    let r = Server::redis(MASTER);
+    let mut bytes = Vec::new();
+    verdis_core::resp::encode_command(&["GET", "k"], &mut bytes);
+    verdis_core::resp::encode_command(&["PSYNC", "?", "-1"], &mut bytes);
+    verdis_core::resp::encode_command(&["PING"], &mut bytes);
+    let exchange = |s: &Server| {
+        let mut c = s.conn();
+        c.send_raw(&bytes);
+        String::from_utf8_lossy(&c.read_raw_frames(3)).into_owned()
+    };
+    let expected = exchange(&r);
+    assert_eq!(
+        expected,
+        "$-1\r\n-ERR SYNC and PSYNC are invalid with pending output\r\n+PONG\r\n"
+    );
+    assert_eq!(exchange(&v), expected);
+}
+
+/// With repl-timeout 2, a master drops a replica that stopped acknowledging (a raw
+/// `PSYNC` client that never sends REPLCONF ACK) within a few seconds, as Redis does.
+#[test]
+fn master_drops_a_silent_replica_after_repl_timeout_like_redis() {
+    let args = [
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-timeout",
+        "2",
+        "--repl-ping-replica-period",
+        "1",
+    ];
+    let dropped_after = |s: &Server| {
+        let _raw = raw_replica(s);
+        let mut c = s.conn();
+        assert_eq!(repl(&mut c, "connected_slaves"), "1");
+        let start = Instant::now();
+        let dropped = wait_until(Instant::now() + Duration::from_secs(8), || {
+            repl(&mut c, "connected_slaves") == "0"
+        });
+        (dropped, start.elapsed())
+    };
+    let v = Server::verdis(&args);
+    let r = Server::redis(&args);
+    let (redis_closed, redis_took) = dropped_after(&r);
+    assert!(redis_closed, "the reference drops it");
+    let (closed, took) = dropped_after(&v);
+    assert!(
+        closed,
+        "Verdis kept a replica silent for 8 s (Redis dropped it after {redis_took:?}){}",
+        logs(&[&v])
+    );
+    assert!(
+        took >= Duration::from_millis(1500),
+        "not before the timeout: {took:?}"
+    );
+}
+
+/// With repl-timeout 2, a replica whose master goes silent (no stream, no PING) drops the
+/// link and connects again within a few seconds, as a Redis replica does.
+#[test]
+fn replica_drops_a_silent_master_after_repl_timeout_like_redis() {
+    let reconnect_after = |s: &Server| -> Option<Duration> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port().to_string();
+        let mut c = s.conn();
+        ok(&mut c, &["CONFIG", "SET", "repl-timeout", "2"]);
+        ok(&mut c, &["REPLICAOF", "127.0.0.1", &port]);
+        let mut m = MasterSide::accept(&listener)?;
+        m.handshake();
+        let rdb = minimal_rdb();
+        m.send(format!("+FULLRESYNC {REPLID_A} 0\r\n${}\r\n", rdb.len()).as_bytes());
+        m.send(&rdb);
+        let start = Instant::now();
+        // Silence from here; the replica's ACKs are read and ignored.
+        let _again = MasterSide::accept(&listener)?;
+        let took = start.elapsed();
+        ok(&mut c, &["REPLICAOF", "NO", "ONE"]);
+        drop(m);
+        Some(took)
+    };
+    let v = Server::verdis(&[]);
+    let r = Server::redis(&[]);
+    let (got, expected) = std::thread::scope(|s| {
+        let redis = s.spawn(|| reconnect_after(&r));
+        (reconnect_after(&v), redis.join().expect("the Redis side"))
+    });
+    let expected = expected.expect("the reference reconnects");
+    let got = got.unwrap_or_else(|| {
+        panic!(
+            "Verdis kept a silent master (Redis reconnected after {expected:?}){}",
+            logs(&[&v])
+        )
+    });
+    assert!(
+        got >= Duration::from_millis(1500) && got < expected + Duration::from_secs(2),
+        "Verdis reconnected after {got:?}, Redis after {expected:?}"
+    );
+}
+
 /// REPLCONF with an unknown option gets the same error text as from redis-server.
 #[test]
 fn replconf_unknown_option_error_equals_redis() {
@@ -1713,7 +1817,7 @@ struct Transcript {
 
 /// Plays a scripted master to `replica` (started with masteruser and masterauth): a full sync in `$EOF:` or `$<len>` framing with the stream of the
 /// captures (offsets 23, 55, 69, GETACK at 106, 166), a reconnection answered with
-/// `+CONTINUE <newid>`, then one answered with -NOMASTERLINK and retried.
+/// `+CONTINUE <newid>`, then ones answered with -NOMASTERLINK and -LOADING and retried.
 fn scripted_master_session(replica: &Server, eof: bool) -> Transcript {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fake master");
     let fake_port = listener.local_addr().expect("addr").port();
@@ -1819,15 +1923,21 @@ fn scripted_master_session(replica: &Server, eof: bool) -> Transcript {
     }
     drop(m);
 
-    // Connection 3: -NOMASTERLINK means "try later"; connection 4 continues.
-    let Some(mut m) = MasterSide::accept(&listener) else {
-        note(&mut t, "<no connection>".into());
-        return Transcript { lines: t };
-    };
-    for l in m.handshake() {
-        note(&mut t, l);
+    // Connections 3 and 4: -NOMASTERLINK and -LOADING mean "try later"; connection 5
+    // continues.
+    for refusal in [
+        "-NOMASTERLINK Can't SYNC while not connected with my master\r\n",
+        "-LOADING Redis is loading the dataset in memory\r\n",
+    ] {
+        let Some(mut m) = MasterSide::accept(&listener) else {
+            note(&mut t, "<no connection>".into());
+            return Transcript { lines: t };
+        };
+        for l in m.handshake() {
+            note(&mut t, l);
+        }
+        m.send(refusal.as_bytes());
     }
-    m.send(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n");
     let Some(mut m) = MasterSide::accept(&listener) else {
         note(&mut t, "<no connection>".into());
         return Transcript { lines: t };
@@ -2044,7 +2154,7 @@ fn fresh_verdis_turned_replica_psyncs_like_redis() {
 /// does: the handshake bytes (AUTH with masteruser, capas, PSYNC of its own
 /// history), the immediate ACK after the snapshot, GETACK answered with the offset before
 /// it, `PSYNC <replid> <offset+1>` on reconnection, `+CONTINUE <newid>` (replid2), and
-/// -NOMASTERLINK retried.
+/// -NOMASTERLINK and -LOADING retried.
 #[test]
 fn replica_side_against_scripted_master_matches_redis_eof_framing() {
     replica_side_matches_redis(true);
