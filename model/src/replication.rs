@@ -85,6 +85,9 @@ pub struct ModelCfg {
     pub crashes: bool,
     /// A deliberately broken core, to prove the properties can fail.
     pub bug: Option<PlantedBug>,
+    /// Bounded-response liveness: from any state the environment may stop faults and hand
+    /// over to a deterministic fair scheduler, which must converge within this many steps.
+    pub bounded_response: Option<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,6 +107,7 @@ impl Default for ModelCfg {
             persistence: true,
             crashes: true,
             bug: None,
+            bounded_response: None,
         }
     }
 }
@@ -588,6 +592,12 @@ pub struct ReplState {
     pub events: u8,
     /// Transition properties violated so far (bits `VIOL_*`); sticky.
     pub violations: u8,
+    /// Bounded-response mode only: faults have stopped and the fair scheduler runs.
+    pub fair: bool,
+    /// Steps taken by the fair scheduler (saturates at the bound).
+    pub stable_steps: u8,
+    /// The last timer the fair scheduler fired (round robin over (actor, timer)).
+    pub last_timer: Option<(usize, Timer)>,
 }
 
 pub const EV_PARTIAL_AFTER_RECONNECT: u8 = 1;
@@ -869,11 +879,107 @@ impl Model for ReplModel {
                 pings_left: self.cfg.pings,
                 events: 0,
                 violations: 0,
+                fair: false,
+                stable_steps: 0,
+                last_timer: None,
             })
             .collect()
     }
 
     fn actions(&self, s: &ReplState, actions: &mut Vec<InnerAction>) {
+        if s.fair {
+            actions.extend(self.fair_choice(s));
+            return;
+        }
+        self.environment_actions(s, actions);
+        if self.cfg.bounded_response.is_some() && !s.fair {
+            actions.push(quiesce_action());
+        }
+    }
+
+    fn next_state(&self, last: &ReplState, action: InnerAction) -> Option<ReplState> {
+        if action == quiesce_action() {
+            let mut next = last.clone();
+            next.fair = true;
+            next.faults_left = 0;
+            next.events = 0;
+            return Some(next);
+        }
+        let mut next = self.step(last, action.clone())?;
+        if last.fair {
+            next.stable_steps = last
+                .stable_steps
+                .saturating_add(1)
+                .min(self.cfg.bounded_response.unwrap_or(0));
+            if let ActorModelAction::Timeout(id, t) = action {
+                next.last_timer = Some((usize::from(id), t));
+            }
+        }
+        Some(next)
+    }
+
+    fn format_action(&self, action: &InnerAction) -> String {
+        format_action(action)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties()
+            .into_iter()
+            .filter(|p| applicable(&self.cfg, p.name))
+            .filter(|p| {
+                self.only.is_empty() || self.only.iter().any(|o| p.name.contains(o.as_str()))
+            })
+            .collect()
+    }
+}
+
+/// The wrapper's own action in bounded-response mode: "faults stop, the fair scheduler takes
+/// over". Encoded as the actor model's (otherwise unused) random-choice action.
+pub fn quiesce_action() -> InnerAction {
+    ActorModelAction::SelectRandom {
+        actor: Id::from(0),
+        key: "quiesce".to_string(),
+        random: (),
+    }
+}
+
+impl ReplModel {
+    /// The deterministic fair scheduler of bounded-response mode: nothing once converged;
+    /// else a restart, else the first delivery that is taken, else the next timer after the
+    /// last one fired (round robin). Faults are never chosen.
+    pub fn fair_choice(&self, s: &ReplState) -> Option<InnerAction> {
+        if self.converged(s) {
+            return None;
+        }
+        let mut all = Vec::new();
+        self.environment_actions(s, &mut all);
+        let taken = |a: &InnerAction| !is_fault(a) && self.step(s, a.clone()).is_some();
+        let pick =
+            |f: &dyn Fn(&InnerAction) -> bool| all.iter().find(|a| f(a) && taken(a)).cloned();
+        if let Some(a) = pick(&|a| matches!(a, ActorModelAction::Recover(_))) {
+            return Some(a);
+        }
+        if let Some(a) = pick(&|a| matches!(a, ActorModelAction::Deliver { .. })) {
+            return Some(a);
+        }
+        let mut timers: Vec<(usize, Timer)> = all
+            .iter()
+            .filter(|a| taken(a))
+            .filter_map(|a| match a {
+                ActorModelAction::Timeout(id, t) => Some((usize::from(*id), *t)),
+                _ => None,
+            })
+            .collect();
+        timers.sort();
+        let next = timers
+            .iter()
+            .find(|k| s.last_timer.is_none_or(|last| **k > last))
+            .or_else(|| timers.first())?;
+        Some(ActorModelAction::Timeout(Id::from(next.0), next.1))
+    }
+
+    /// Actions the environment offers (faults within the budget).
+    fn environment_actions(&self, s: &ReplState, actions: &mut Vec<InnerAction>) {
         let mut all = Vec::new();
         self.inner.actions(&s.sys, &mut all);
         actions.extend(all.into_iter().filter(|a| match a {
@@ -900,7 +1006,8 @@ impl Model for ReplModel {
         }));
     }
 
-    fn next_state(&self, last: &ReplState, action: InnerAction) -> Option<ReplState> {
+    /// One step of the actor system with the budget and monitor bookkeeping.
+    fn step(&self, last: &ReplState, action: InnerAction) -> Option<ReplState> {
         let sys = self.inner.next_state(&last.sys, action.clone())?;
         if is_fault(&action)
             && !matches!(action, ActorModelAction::Crash(_))
@@ -916,6 +1023,9 @@ impl Model for ReplModel {
             pings_left: last.pings_left,
             events: 0,
             violations: last.violations,
+            fair: last.fair,
+            stable_steps: last.stable_steps,
+            last_timer: last.last_timer,
         };
         if let ActorModelAction::Crash(id) = action {
             self.reset_connections(last, usize::from(id), &mut next);
@@ -932,20 +1042,6 @@ impl Model for ReplModel {
         self.monitor(last, &action, &mut next);
         Some(next)
     }
-
-    fn format_action(&self, action: &InnerAction) -> String {
-        format_action(action)
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        properties()
-            .into_iter()
-            .filter(|p| applicable(&self.cfg, p.name))
-            .filter(|p| {
-                self.only.is_empty() || self.only.iter().any(|o| p.name.contains(o.as_str()))
-            })
-            .collect()
-    }
 }
 
 /// A short human-readable form of an action (also used in reports).
@@ -960,6 +1056,9 @@ pub fn format_action(action: &InnerAction) -> String {
         ActorModelAction::Timeout(id, t) => format!("{}: timer {:?}", usize::from(*id), t),
         ActorModelAction::Crash(id) => format!("{}: crash", usize::from(*id)),
         ActorModelAction::Recover(id) => format!("{}: restart", usize::from(*id)),
+        a if *a == quiesce_action() => {
+            "environment: faults stop; the fair scheduler runs".to_string()
+        }
         other => format!("{other:?}"),
     }
 }
@@ -1016,6 +1115,8 @@ pub mod names {
     pub const SOMETIMES_REPLID2: &str =
         "sometimes: partial resync through replid2 after a promotion";
     pub const SOMETIMES_SWITCHOVER: &str = "sometimes: switchover completes";
+    pub const BOUNDED_RESPONSE: &str =
+        "after faults stop, a fair scheduler converges within the bound";
     pub const SOMETIMES_SIBLING_REPLID2: &str =
         "sometimes: a sibling resumes through replid2 after the switchover";
     pub const SOMETIMES_CONVERGED: &str =
@@ -1113,6 +1214,14 @@ pub fn properties() -> Vec<Property<ReplModel>> {
                         .all(|i| n.data.contains(&i))
                 })
         }),
+        // Liveness as bounded response: once faults stop, the fair scheduler converges within
+        // the bound (a non-converged state with nothing fair to do is a deadlock).
+        Property::<ReplModel>::always(BOUNDED_RESPONSE, |m, s| {
+            let Some(bound) = m.cfg.bounded_response else {
+                return true;
+            };
+            !s.fair || m.converged(s) || (s.stable_steps < bound && m.fair_choice(s).is_some())
+        }),
         Property::<ReplModel>::sometimes(SOMETIMES_PARTIAL_AFTER_CUT, |_, s| {
             s.events & EV_PARTIAL_AFTER_RECONNECT != 0
         }),
@@ -1145,6 +1254,7 @@ pub fn applicable(cfg: &ModelCfg, name: &str) -> bool {
             cfg.switchover.is_some()
         }
         SOMETIMES_SIBLING_REPLID2 => cfg.switchover.is_some() && cfg.replicas >= 2,
+        BOUNDED_RESPONSE => cfg.bounded_response.is_some(),
         SOMETIMES_PARTIAL_AFTER_CUT | SOMETIMES_FULL_AFTER_OVERFLOW => cfg.faults > 0,
         _ => true,
     }

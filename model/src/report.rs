@@ -360,9 +360,11 @@ pub fn scenarios() -> Vec<Scenario> {
             liveness: None,
         },
         Scenario {
-            title: "liveness: 1 replica, switchover, 1 fault",
+            title:
+                "liveness (exact, and bounded response of 60 steps): 1 replica, switchover, 1 fault",
             cfg: ModelCfg {
                 replicas: 1,
+                bounded_response: Some(60),
                 ..base.clone()
             },
             expect_violated: vec![],
@@ -378,12 +380,13 @@ pub fn scenarios() -> Vec<Scenario> {
             liveness: Some(true),
         },
         Scenario {
-            title: "planted bug: replicas never retry",
+            title: "planted bug: replicas never retry (exact liveness and bounded response)",
             cfg: ModelCfg {
                 bug: Some(PlantedBug::ReplicaNeverRetries),
+                bounded_response: Some(60),
                 ..small.clone()
             },
-            expect_violated: vec![],
+            expect_violated: vec![BOUNDED_RESPONSE],
             liveness: Some(false),
         },
         Scenario {

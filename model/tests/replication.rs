@@ -167,3 +167,36 @@ fn model_properties_have_unique_names() {
     names.dedup();
     assert_eq!(names.len(), n);
 }
+
+#[test]
+fn bounded_response_holds_and_catches_a_replica_that_never_retries() {
+    let cfg = ModelCfg {
+        bounded_response: Some(60),
+        ..small()
+    };
+    let res = check_replication(
+        &cfg,
+        &RunOpts {
+            properties: vec![BOUNDED_RESPONSE.into()],
+            ..RunOpts::default()
+        },
+    );
+    assert!(
+        res.properties.iter().all(|p| p.status == Status::Pass),
+        "{:?}",
+        res.properties
+    );
+    assert_eq!(res.unique_states, 39051);
+    let broken = ModelCfg {
+        bug: Some(PlantedBug::ReplicaNeverRetries),
+        ..cfg
+    };
+    let res = check_replication(
+        &broken,
+        &RunOpts {
+            properties: vec![BOUNDED_RESPONSE.into()],
+            ..RunOpts::default()
+        },
+    );
+    assert!(res.violated(BOUNDED_RESPONSE));
+}

@@ -116,6 +116,10 @@ struct Opts {
     /// Also check liveness exactly under weak fairness (graph held in memory).
     #[arg(long)]
     liveness: bool,
+    /// Also check liveness as bounded response: from any state faults may stop and a fair
+    /// scheduler must converge within this many steps.
+    #[arg(long, value_name = "STEPS")]
+    bounded_response: Option<u8>,
     /// Election model: Verdis safe failover (votes need proof of every WAIT-acked write).
     #[arg(long)]
     safe_failover: bool,
@@ -138,6 +142,7 @@ impl Opts {
             switchover: (!self.no_switchover || self.force)
                 .then_some(SwitchoverCfg { force: self.force }),
             persistence: !self.no_persistence,
+            bounded_response: self.bounded_response,
             crashes: !self.no_crashes,
             bug: self.bug.map(|b| match b {
                 Bug::NeverRetry => PlantedBug::ReplicaNeverRetries,
