@@ -154,7 +154,14 @@ fn main() -> ExitCode {
             let mut st = shared.store.lock();
             if let Some(r) = st.config.replicaof.clone() {
                 let now = verdis::store::unix_ms() as u64;
-                verdis::cmd::replication::set_master(&mut st, &shared, Some((r.host, r.port)), now);
+                tracing::info!(
+                    "REPLICAOF {}:{} enabled (from the configuration)",
+                    r.host,
+                    r.port
+                );
+                let effects = st.repl.follow_at_start((r.host, r.port), now);
+                st.ks.policy = verdis::db::ExpiryPolicy::Hide;
+                st.run_repl_effects(&shared, effects, now);
             }
         }
         tokio::spawn(net::cron(shared.clone()));

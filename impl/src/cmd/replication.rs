@@ -307,7 +307,6 @@ pub fn set_master(
             tracing::info!("REPLICAOF {}:{} enabled", addr.0, addr.1);
             store.repl.master = Some(addr);
             store.repl.master_node += 1;
-            store.repl.link_down_since_ms = Some(now_ms);
             store.ks.policy = crate::db::ExpiryPolicy::Hide;
             let master_node = store.repl.master_node;
             let effects = store.repl.node.handle_replicaof(master_node, now_ms, &cfg);

@@ -110,6 +110,11 @@ pub struct Replication {
     pub master_client: Option<crate::client::Client>,
     /// client-output-buffer-limit for replicas.
     pub obuf_limit: crate::config::ObufLimit,
+    /// The history read from the RDB at start-up, if any.
+    pub restored: Option<verdis_core::repl::ReplIdentity>,
+    /// A snapshot being received from our master: payload size (0 for `$EOF:` framing, whose
+    /// size is unknown), bytes read, last read (unix ms). INFO's master_sync_* fields.
+    pub transfer: Option<(u64, u64, u64)>,
 }
 
 /// The first node id given to replica connections; ids below are for the masters we follow.
@@ -137,6 +142,8 @@ impl Replication {
             obuf_limit: config
                 .client_output_buffer_limit
                 .get(crate::config::ObufClass::Replica),
+            restored: None,
+            transfer: None,
         }
     }
 
@@ -275,6 +282,19 @@ impl Replication {
                     if up { io_ago } else { -1 },
                     syncing as u8,
                 );
+                if let (true, Some((total, read, last_io))) = (syncing, self.transfer) {
+                    let perc = if total > 0 {
+                        read as f64 * 100.0 / total as f64
+                    } else {
+                        0.0
+                    };
+                    let _ = write!(
+                        s,
+                        "master_sync_total_bytes:{total}\r\nmaster_sync_read_bytes:{read}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                        total as i64 - read as i64,
+                        now_ms.saturating_sub(last_io) / 1000,
+                    );
+                }
                 if !up {
                     let since = self
                         .link_down_since_ms
@@ -375,11 +395,28 @@ impl Replication {
         };
         let mut identity = verdis_core::repl::ReplIdentity::new(replid);
         identity.master_repl_offset = offset;
-        self.node = ReplNode::restore(0, 1, identity, None, &self.cfg);
+        self.restored = Some(identity);
+        self.node = ReplNode::restore_master_after_restart(0, 1, identity, &self.cfg, &mut OsIds);
         tracing::info!(
             "Resuming replication history {} at offset {offset}",
             replid.to_hex()
         );
+    }
+}
+
+impl Replication {
+    /// `replicaof` in the configuration: start as a replica of `addr`. Like Redis, a replica
+    /// restarted from an RDB that carried its master's replid and offset resumes with
+    /// `PSYNC <replid> <offset+1>`; a fresh one asks `PSYNC ? -1`.
+    pub fn follow_at_start(&mut self, addr: (String, u16), now_ms: u64) -> Vec<Effect> {
+        self.master = Some(addr);
+        self.master_node += 1;
+        let master = self.master_node;
+        self.node = match self.restored {
+            Some(identity) => ReplNode::restore(0, 1, identity, Some(master), &self.cfg),
+            None => ReplNode::new_replica(0, 1, OsIds.fresh_replid(), master),
+        };
+        self.node.start(now_ms, &self.cfg)
     }
 }
 
@@ -580,7 +617,11 @@ pub fn run_effects(
                 }
                 if closing {
                     store.repl.upstream = None;
-                    store.repl.link_down_since_ms = Some(now_ms);
+                    let st = store.repl.node.stats;
+                    // Only the loss of a link that once synced counts (Redis's repl_down_since).
+                    if st.full_syncs_received + st.partial_syncs_received > 0 {
+                        store.repl.link_down_since_ms = Some(now_ms);
+                    }
                 }
             }
             Effect::LoadRdb { link } => match store.repl.loaded_snapshot.take() {

@@ -53,6 +53,8 @@ enum Expect {
     Pong,
     Auth,
     Replconf,
+    /// A reply the core does not count (`REPLCONF ip-address`): read and dropped.
+    Ignored,
     Psync,
 }
 
@@ -86,7 +88,7 @@ fn encode(
                 // Its reply is read and ignored: the core counts the handshake's replies
                 // without it.
                 cmd(&["REPLCONF", "ip-address", ip], &mut out);
-                expects.push(Expect::Replconf);
+                expects.push(Expect::Ignored);
             }
         }
         ToMaster::Capa => {
@@ -141,6 +143,7 @@ fn reply_to_msg(expect: Expect, frame: &Frame) -> Option<ToReplica> {
         }),
         // REPLCONF errors are ignored, as by Redis (an old master without capa support).
         Expect::Replconf => Some(ToReplica::ReplconfOk),
+        Expect::Ignored => None,
         Expect::Psync => {
             if let Some(rest) = text.strip_prefix("FULLRESYNC ") {
                 let mut parts = rest.split(' ');
@@ -257,6 +260,17 @@ pub async fn run(
 fn link_closed(shared: &Arc<Shared>, link: LinkId) {
     let mut store = shared.store.lock();
     let now = unix_ms() as u64;
+    // A transfer cut short leaves nothing to report.
+    store.repl.transfer = None;
+    // master_link_down_since_seconds counts from the loss of a link that was up.
+    if store
+        .repl
+        .node
+        .link()
+        .is_some_and(|l| l.link == link && l.phase == verdis_core::repl::LinkPhase::Streaming)
+    {
+        store.repl.link_down_since_ms = Some(now);
+    }
     let cfg = store.repl.cfg.clone();
     let effects = store.repl.node.handle_link_closed(link, now, &cfg);
     store.run_repl_effects(shared, effects, now);
@@ -287,6 +301,9 @@ fn step(
             let Some(expect) = expects.pop_front() else {
                 return Err("unexpected reply from the master".into());
             };
+            if expect == Expect::Ignored {
+                return Ok(true);
+            }
             let Some(mut msg) = reply_to_msg(expect, &frame) else {
                 return Err(format!("master replied {frame:?} to {expect:?}"));
             };
@@ -340,6 +357,7 @@ fn step(
                     remaining: None,
                     mark: Some(mark.as_bytes().to_vec()),
                 };
+                shared.store.lock().repl.transfer = Some((0, 0, unix_ms() as u64));
             } else if let Some(len) = line.strip_prefix('$') {
                 let len: u64 = len
                     .parse()
@@ -349,6 +367,7 @@ fn step(
                     remaining: Some(len),
                     mark: None,
                 };
+                shared.store.lock().repl.transfer = Some((len, 0, unix_ms() as u64));
             } else {
                 return Err(format!("expected the snapshot, got {line:?}"));
             }
@@ -367,6 +386,10 @@ fn step(
                 None => buf.len(),
             };
             let chunk = buf.split_to(take);
+            if let Some(t) = shared.store.lock().repl.transfer.as_mut() {
+                t.1 += take as u64;
+                t.2 = unix_ms() as u64;
+            }
             let progress = loader.feed(&chunk).map_err(|e| e.to_string())?;
             if let Some(r) = remaining {
                 *r -= take as u64;
@@ -475,6 +498,7 @@ fn install(
     };
     store.run_repl_effects(shared, effects, now);
     store.repl.loaded_snapshot = None;
+    store.repl.transfer = None;
     tracing::info!("MASTER <-> REPLICA sync: Finished with success");
     Ok(())
 }

@@ -159,6 +159,22 @@ impl ReplNode {
         node
     }
 
+    /// A master restarted from a snapshot that carried its replid and offset, as Redis 7.0
+    /// restarts one: the saved history becomes replid2 (valid up to the saved offset) under a
+    /// new replid, so replicas that held exactly that history continue partially, while a
+    /// replica that got further than the snapshot (writes the master lost) must sync in full.
+    pub fn restore_master_after_restart(
+        me: NodeId,
+        incarnation: u32,
+        identity: ReplIdentity,
+        cfg: &ReplConfig,
+        ids: &mut dyn IdSource,
+    ) -> ReplNode {
+        let mut node = ReplNode::restore(me, incarnation, identity, None, cfg);
+        node.identity.shift_replid(ids.fresh_replid());
+        node
+    }
+
     /// Arms the role's timers and, for a replica, opens the first link.
     pub fn start(&mut self, now_ms: u64, cfg: &ReplConfig) -> Vec<Effect> {
         let mut out = Vec::new();
@@ -955,7 +971,12 @@ impl ReplNode {
     /// resumes it with `PSYNC <replid> <offset+1>` (a master turned replica synthesizes its
     /// cached master from its own replid and offset), as Redis does. Following the master we
     /// already follow changes nothing.
-    pub fn handle_replicaof(&mut self, master: NodeId, now_ms: u64, cfg: &ReplConfig) -> Vec<Effect> {
+    pub fn handle_replicaof(
+        &mut self,
+        master: NodeId,
+        now_ms: u64,
+        cfg: &ReplConfig,
+    ) -> Vec<Effect> {
         let mut out = Vec::new();
         match &self.role {
             Role::Replica(l) if l.master == master => return out,
@@ -978,6 +999,12 @@ impl ReplNode {
                 self.failover = FailoverState::NoFailover;
             }
         }
+        // A master turned replica offers its own history (`PSYNC <replid> <offset+1>`), even
+        // with no backlog, exactly as Redis's replicationCacheMasterUsingMyself.
+        let cached = match &self.role {
+            Role::Master => Some(self.identity.cached_master()),
+            Role::Replica(_) => None,
+        };
         self.disconnect_replicas(now_ms, cfg, None, &mut out);
         self.role = Role::Replica(ReplicaLink {
             master,
@@ -987,7 +1014,7 @@ impl ReplNode {
                 seq: self.next_link_seq,
             },
             phase: LinkPhase::Down,
-            cached: None,
+            cached,
             failover_psync: false,
             pending: Vec::new(),
         });
@@ -1049,12 +1076,8 @@ impl ReplNode {
         out.push(Effect::CancelTimer(ReplTimer::ConnectRetry));
         self.role = Role::Master;
         self.identity.shift_replid(ids.fresh_replid());
-        if self.backlog.is_none() {
-            self.backlog = Some(Backlog::new(
-                cfg.backlog_size_bytes,
-                self.identity.master_repl_offset,
-            ));
-        }
+        // A replica that never synced has no backlog and gets none here, as in Redis: its first
+        // replica then starts a new history (new replid, replid2 cleared) in serve_psync.
         self.selected_db = None;
         self.disconnect_replicas(now_ms, cfg, keep, out);
         out.push(Effect::SetTimer {
