@@ -143,10 +143,28 @@ impl<'a> ReplyWriter<'a> {
         self.buf.put_slice(bytes);
     }
 
+    /// `<tag><decimal>\r\n`, formatted on the stack (this runs for every reply).
     fn line(&mut self, tag: u8, v: i64) {
+        let mut tmp = [0u8; 24];
+        let mut i = tmp.len();
+        tmp[i - 1] = b'\n';
+        tmp[i - 2] = b'\r';
+        i -= 2;
+        let mut n = v.unsigned_abs();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if v < 0 {
+            i -= 1;
+            tmp[i] = b'-';
+        }
         self.buf.put_u8(tag);
-        self.buf.put_slice(&i64_bytes(v));
-        self.buf.put_slice(b"\r\n");
+        self.buf.put_slice(&tmp[i..]);
     }
 }
 
