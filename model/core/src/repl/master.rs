@@ -120,6 +120,13 @@ impl ReplicaTable {
             .count() as u64
     }
 
+    /// INFO's `lag` of one replica, in milliseconds (`None` before its first ack).
+    pub fn lag_ms(&self, node: NodeId, now_ms: u64) -> Option<u64> {
+        self.get(node)
+            .filter(|e| e.has_acked)
+            .map(|e| now_ms.saturating_sub(e.last_ack_ms))
+    }
+
     /// min-replicas-to-write: online replicas whose last ack is at most `max_lag_ms` old.
     pub fn good_replicas(&self, now_ms: u64, max_lag_ms: u64) -> u64 {
         self.entries
@@ -173,6 +180,9 @@ mod tests {
         t.insert(entry(3, ReplicaState::WaitBgsave, 0, 10_000));
         assert_eq!(t.good_replicas(10_000, 10_000), 2);
         assert_eq!(t.good_replicas(12_000, 10_000), 1);
+        assert_eq!(t.lag_ms(1, 12_000), None, "no ack yet: no lag to show");
+        t.get_mut(1).unwrap().has_acked = true;
+        assert_eq!(t.lag_ms(1, 12_000), Some(11_000));
     }
 
     #[test]
