@@ -878,11 +878,29 @@ fn verdis_replica_announces_ip_and_port_to_redis() {
     replica_of(&mut vc, &m);
     wait_link_up(&mut vc, &all);
     assert_in_sync(&mut mc, &mut [&mut vc], &all);
-    let line = repl(&mut mc, "slave0");
+    // Redis marks a diskless replica online once its snapshot child is reaped.
+    let mut line = String::new();
+    let online = wait_until(soon(), || {
+        line = repl(&mut mc, "slave0");
+        line.contains(",state=online,")
+    });
+    assert!(online, "slave0:{line}");
     assert!(
         line.starts_with("ip=127.0.0.9,port=7777,state=online,"),
         "slave0:{line}"
     );
+    let role = mc.cmd(&["ROLE"]);
+    let listed = match &role {
+        Frame::Array(parts) => match parts.get(2) {
+            Some(Frame::Array(replicas)) => match replicas.first() {
+                Some(Frame::Array(r)) => r.iter().take(2).map(text).collect::<Vec<_>>(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    assert_eq!(listed, ["127.0.0.9", "7777"], "ROLE: {role:?}");
 }
 
 /// A legacy `SYNC` client (inline, as Redis's own tests send it) gets `$<len>\r\n` and the
