@@ -568,6 +568,86 @@ fn wait_counts_a_redis_replica_of_verdis() {
     assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
 }
 
+/// WAIT's edge cases reply as on a Redis master with one replica: no replicas asked for,
+/// bad arguments, inside MULTI.
+#[test]
+fn wait_edge_cases_reply_like_redis() {
+    let exchange = |master: &Server, replica: &Server| -> Vec<String> {
+        let (mut mc, mut rc) = (master.conn(), replica.conn());
+        replica_of(&mut rc, master);
+        wait_link_up(&mut rc, &[master, replica]);
+        ok(&mut mc, &["SET", "k", "v"]);
+        let mut out = Vec::new();
+        for args in [
+            &["WAIT", "0", "0"][..],
+            &["WAIT", "1", "-1"][..],
+            &["WAIT", "x", "0"][..],
+            &["WAIT", "1", "x"][..],
+            &["WAIT", "1"][..],
+        ] {
+            let mut enc = Vec::new();
+            verdis_core::resp::encode_command(args, &mut enc);
+            mc.send_raw(&enc);
+            out.push(format!(
+                "{args:?} -> {}",
+                String::from_utf8_lossy(&mc.read_raw_frames(1))
+            ));
+        }
+        let mut enc = Vec::new();
+        for args in [&["MULTI"][..], &["WAIT", "5", "0"][..], &["EXEC"][..]] {
+            verdis_core::resp::encode_command(args, &mut enc);
+        }
+        mc.send_raw(&enc);
+        out.push(format!(
+            "MULTI WAIT 5 0 EXEC -> {}",
+            String::from_utf8_lossy(&mc.read_raw_frames(3))
+        ));
+        out
+    };
+    let v = Server::verdis(MASTER);
+    let vr = Server::redis(&[]);
+    let got = exchange(&v, &vr);
+    let m = Server::redis(MASTER);
+    let mr = Server::redis(&[]);
+    let expected = exchange(&m, &mr);
+    assert!(
+        got == expected,
+        "WAIT on Verdis differs from Redis:{}",
+        line_diff(&got, &expected)
+    );
+}
+
+/// A writable replica (replica-read-only no) takes local writes without propagating them to
+/// its own replicas, as Redis does since 4.0; its master's stream still reaches them.
+#[test]
+fn writable_verdis_replica_does_not_propagate_its_local_writes() {
+    let m = Server::verdis(MASTER);
+    let v = Server::verdis(&[
+        "--replica-read-only",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let s = Server::redis(&[]);
+    let all = [&m, &v, &s];
+    let (mut mc, mut vc, mut sc) = (m.conn(), v.conn(), s.conn());
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &all);
+    replica_of(&mut sc, &v);
+    wait_link_up(&mut sc, &all);
+    ok(&mut vc, &["SET", "local", "1"]);
+    ok(&mut mc, &["SET", "from-master", "1"]);
+    wait_offsets_equal(&mut mc, &mut [&mut vc, &mut sc], &all);
+    assert_eq!(text(&vc.cmd(&["GET", "local"])), "1");
+    assert_eq!(
+        sc.cmd(&["EXISTS", "local"]),
+        Frame::Integer(0),
+        "not propagated"
+    );
+    assert_eq!(text(&sc.cmd(&["GET", "from-master"])), "1");
+    assert_eq!(digest(&mut sc), digest(&mut mc));
+}
+
 /// INFO and ROLE agree between a Verdis master and its Redis replica once quiet: equal
 /// offsets, the `slave0:` line (ip, listening port, state=online, offset, lag), ROLE on both.
 #[test]
