@@ -367,6 +367,61 @@ fn verdis_replica_of_redis_streams_soon_after_full_sync() {
     }
 }
 
+/// A snapshot holding a type Verdis does not store yet (a hash) is refused with an error that
+/// names the type and the key, the old data set is kept, the process keeps running and the
+/// link is retried; once the master holds only strings again the sync succeeds.
+#[test]
+fn verdis_replica_refuses_a_snapshot_with_an_unsupported_type_and_keeps_its_data() {
+    let m = Server::redis(MASTER);
+    let mut v = Server::verdis(&[]);
+    let all_logs = |m: &Server, v: &Server| logs(&[m, v]);
+    let (mut mc, mut vc) = (m.conn(), v.conn());
+    ok(&mut vc, &["SET", "old", "data"]);
+    ok(&mut mc, &["SET", "s", "1"]);
+    assert_eq!(mc.cmd(&["HSET", "the-hash", "f", "v"]), Frame::Integer(1));
+    replica_of(&mut vc, &m);
+    let refused = wait_until(soon(), || stat(&mut mc, "sync_full") >= 2);
+    assert!(refused, "no retried sync{}", all_logs(&m, &v));
+    assert!(v.is_running(), "the replica survived");
+    assert_eq!(text(&vc.cmd(&["GET", "old"])), "data", "old data kept");
+    assert_eq!(
+        vc.cmd(&["EXISTS", "s"]),
+        Frame::Integer(0),
+        "no partial data set"
+    );
+    assert_eq!(repl(&mut vc, "master_link_status"), "down");
+    let log = v.log();
+    assert!(
+        log.contains("the-hash") && log.to_lowercase().contains("hash"),
+        "the error names the type and the key{}",
+        all_logs(&m, &v)
+    );
+
+    assert_eq!(mc.cmd(&["DEL", "the-hash"]), Frame::Integer(1));
+    wait_link_up(&mut vc, &[&m, &v]);
+    assert_in_sync(&mut mc, &mut [&mut vc], &[&m, &v]);
+}
+
+/// A command in the stream that Verdis cannot apply (HSET) is skipped without breaking the
+/// link: later writes apply and offsets stay equal, as a Redis replica does with a command
+/// that fails. (That nothing is replied on the link is checked by the scripted master.)
+#[test]
+fn verdis_replica_skips_a_streamed_command_it_cannot_apply() {
+    let m = Server::redis(MASTER);
+    let mut v = Server::verdis(&[]);
+    let (mut mc, mut vc) = (m.conn(), v.conn());
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &[&m, &v]);
+    ok(&mut mc, &["SET", "before", "1"]);
+    assert_eq!(mc.cmd(&["HSET", "the-hash", "f", "v"]), Frame::Integer(1));
+    ok(&mut mc, &["SET", "after", "1"]);
+    wait_offsets_equal(&mut mc, &mut [&mut vc], &[&m, &v]);
+    assert!(v.is_running());
+    assert_eq!(text(&vc.cmd(&["GET", "after"])), "1");
+    assert_eq!(repl(&mut vc, "master_link_status"), "up");
+    assert_eq!(stat(&mut mc, "sync_full"), 1, "the link was never dropped");
+}
+
 /// After CLIENT KILL TYPE replica on the Redis master, the Verdis replica resyncs partially:
 /// sync_partial_ok goes up, sync_full stays, writes made meanwhile arrive, offsets equal.
 #[test]
@@ -2056,6 +2111,31 @@ fn scripted_master_session(replica: &Server, eof: bool) -> Transcript {
     m.send(b"*3\r\n$3\r\nSET\r\n$4\r\nfoo2\r\n$3\r\nbar\r\n");
     let arrived = wait_until(soon(), || text(&c.cmd(&["GET", "foo2"])) == "bar");
     note(&mut t, format!("foo2 arrived: {arrived}"));
+    // Commands that fail on the replica (INCR of a non-number) or that it may not store
+    // (HSET) get no reply on the master link; the stream goes on.
+    m.send(b"*2\r\n$4\r\nINCR\r\n$4\r\nfoo2\r\n");
+    m.send(b"*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$1\r\nf\r\n$1\r\nv\r\n");
+    m.send(b"*3\r\n$3\r\nSET\r\n$5\r\nfoo2b\r\n$1\r\nx\r\n");
+    m.send(b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+    let mut replies = Vec::new();
+    let end = soon();
+    loop {
+        match m.try_next(end) {
+            Some(w) if w.len() == 3 && w[0] == "REPLCONF" && w[1] == "ACK" => {
+                if w[2] != "198" {
+                    replies.push(format!("ACK {}", w[2]));
+                    break;
+                }
+            }
+            Some(w) => replies.push(w.join(" ")),
+            None => break,
+        }
+    }
+    note(&mut t, format!("after failing commands: {replies:?}"));
+    note(
+        &mut t,
+        format!("foo2b: {}", text(&c.cmd(&["GET", "foo2b"]))),
+    );
     for f in [
         "master_replid",
         "master_replid2",
