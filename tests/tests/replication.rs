@@ -1038,6 +1038,101 @@ fn verdis_replica_announces_ip_and_port_to_redis() {
     assert_eq!(listed, ["127.0.0.9", "7777"], "ROLE: {role:?}");
 }
 
+/// What a raw replica with `capa eof` sees from a diskless master with
+/// repl-diskless-sync-delay 2: newline keepalives while the master waits, `+FULLRESYNC`,
+/// the `$EOF:<mark>` payload ending with the mark, no stream byte before the replica's first
+/// ACK, then the stream.
+fn diskless_delay_session(master: &Server) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut raw = master.conn();
+    ok(&mut raw, &["REPLCONF", "capa", "eof", "capa", "psync2"]);
+    raw.send(&["PSYNC", "?", "-1"]);
+    // Redis sends the keepalives before `+FULLRESYNC` (its snapshot starts after the delay);
+    // Verdis snapshots at once and waits after `+FULLRESYNC`, a documented difference. Both
+    // must keep the link alive with newlines and start the payload after the delay.
+    let start = Instant::now();
+    let mut newlines = 0;
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    while lines.len() < 2 {
+        match raw.read_bytes(1)[0] {
+            b'\n' if line.is_empty() => newlines += 1,
+            b'\n' => lines.push(String::from_utf8_lossy(&std::mem::take(&mut line)).into_owned()),
+            b => line.push(b),
+        }
+    }
+    let waited = start.elapsed();
+    out.push(format!(
+        "keepalives: {}; payload after the delay: {}",
+        newlines >= 1,
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5)
+    ));
+    out.push(format!(
+        "then a +FULLRESYNC line: {}",
+        lines[0].starts_with("+FULLRESYNC ")
+    ));
+    let mark = lines[1]
+        .trim_end_matches('\r')
+        .strip_prefix("$EOF:")
+        .unwrap_or_default()
+        .to_string();
+    out.push(format!(
+        "EOF framing with a 40-byte mark: {}",
+        mark.len() == 40
+    ));
+    let mut payload = Vec::new();
+    let ended = wait_until(soon(), || {
+        payload.extend(raw.raw_exchange(b"", Duration::from_millis(50)));
+        payload.ends_with(mark.as_bytes())
+    });
+    out.push(format!(
+        "payload is an RDB ending with the mark: {}",
+        ended && payload.starts_with(b"REDIS")
+    ));
+    let mut c = master.conn();
+    ok(&mut c, &["SET", "after-snapshot", "1"]);
+    let early = raw.raw_exchange(b"", Duration::from_millis(300));
+    out.push(format!("bytes before the first ACK: {}", early.len()));
+    let mut ack = Vec::new();
+    verdis_core::resp::encode_command(&["REPLCONF", "ACK", "0"], &mut ack);
+    raw.send_raw(&ack);
+    let stream = read_stream(&mut raw, "after-snapshot", &[master]);
+    out.push(format!("stream after the ACK: {stream:?}"));
+    out
+}
+
+/// A diskless Verdis master waits repl-diskless-sync-delay before the payload, sending
+/// newline keepalives, frames it with `$EOF:` and holds the stream until the replica's
+/// first ACK, as Redis does.
+#[test]
+fn diskless_sync_delay_and_first_ack_like_redis() {
+    let args = [
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "2",
+    ];
+    let v = Server::verdis(&args);
+    let r = Server::redis(&args);
+    let (got, expected) = std::thread::scope(|s| {
+        let redis = s.spawn(|| diskless_delay_session(&r));
+        (
+            diskless_delay_session(&v),
+            redis.join().expect("the Redis side"),
+        )
+    });
+    assert!(
+        got == expected,
+        "Verdis differs from Redis:{}{}",
+        line_diff(&got, &expected),
+        logs(&[&v])
+    );
+    assert_eq!(
+        expected[0],
+        "keepalives: true; payload after the delay: true"
+    );
+}
+
 /// A legacy `SYNC` client (inline, as Redis's own tests send it) gets `$<len>\r\n` and the
 /// RDB with no `+FULLRESYNC`, then the stream: SELECT and the write, as RESP arrays.
 #[test]
