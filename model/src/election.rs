@@ -774,6 +774,29 @@ mod tests {
     }
 
     #[test]
+    fn safe_failover_without_its_election_half_loses_a_write_with_three_replicas() {
+        // With two replicas a majority is both, so WAIT alone protects the write; three are
+        // needed to show that the offset proof is what makes safe failover safe.
+        let checker = ElectionModel::new(ElectionConfig {
+            replicas: 3,
+            fault_budget: 1,
+            safe_failover: true,
+            planted_bug: Some(PlantedBug::IgnoreOffsetProof),
+            ..ElectionConfig::default()
+        })
+        .checker()
+        .threads(2)
+        .finish_when(stateright::HasDiscoveries::AnyFailures)
+        .spawn_dfs()
+        .join();
+        let path = checker
+            .discovery("Safe failover: no WAIT-acknowledged write is lost")
+            .expect("a lagging replica wins without the proof");
+        let last = path.last_state();
+        assert!(last.wins.iter().any(|w| w.offset < last.acked_offset));
+    }
+
+    #[test]
     fn after_the_fault_budget_the_failed_shard_gets_one_agreed_master() {
         for safe_failover in [false, true] {
             let report = liveness(cfg(1, safe_failover, None));
@@ -905,14 +928,39 @@ mod measure {
         }
     }
 
+    /// Three replicas, safe failover without its election half: the write is lost.
+    #[test]
+    #[ignore]
+    fn ignore_offset_proof_with_three_replicas() {
+        let t = Instant::now();
+        let c = ElectionModel::new(ElectionConfig {
+            replicas: 3,
+            fault_budget: 1,
+            safe_failover: true,
+            planted_bug: Some(PlantedBug::IgnoreOffsetProof),
+            ..ElectionConfig::default()
+        })
+        .checker()
+        .threads(2)
+        .spawn_dfs()
+        .join();
+        println!(
+            "unique {} in {:?}: {:?}",
+            c.unique_state_count(),
+            t.elapsed(),
+            c.discovery("Safe failover: no WAIT-acknowledged write is lost")
+                .map(|p| p.into_actions())
+        );
+    }
+
     /// Prints state counts and times (run in release with --ignored --nocapture).
     #[test]
     #[ignore]
     fn measure_election_state_space() {
         for (replicas, writes, budget, safe, free) in [
-            (2, 1, 0, false, true),
-            (2, 1, 1, false, true),
-            (2, 1, 0, true, true),
+            (3, 1, 1, true, false),
+            (3, 1, 2, true, false),
+            (3, 2, 1, true, false),
         ] {
             let cfg = ElectionConfig {
                 replicas,

@@ -276,7 +276,8 @@ impl ClusterNode {
             // Still waiting for a majority of the siblings.
             _ => return,
         };
-        if reports.iter().all(|&(_, o)| o <= self.repl_offset) {
+        let ignore_proof = self.cfg.planted_bug == Some(PlantedBug::IgnoreOffsetProof);
+        if ignore_proof || reports.iter().all(|&(_, o)| o <= self.repl_offset) {
             self.request_votes(master, epoch, started_ms, reports, out);
         } else {
             let _ = now_ms;
@@ -400,7 +401,8 @@ impl ClusterNode {
                 });
             }
         }
-        if self.cfg.safe_failover && !self.proof_is_sufficient(req) {
+        let ignore_proof = self.cfg.planted_bug == Some(PlantedBug::IgnoreOffsetProof);
+        if self.cfg.safe_failover && !ignore_proof && !self.proof_is_sufficient(req) {
             return Err(VoteRefusal::InsufficientOffsetProof);
         }
         Ok(())

@@ -29,6 +29,9 @@ pub enum PlantedBug {
     VoteTwicePerEpoch,
     /// A replica whose election timed out gives up instead of retrying.
     NeverRetryElection,
+    /// Safe failover without its election half: WAIT waits for a majority, but candidates
+    /// do not back off for a sibling that is ahead and voters do not check the proof.
+    IgnoreOffsetProof,
 }
 
 /// Cluster settings that matter to failover.
