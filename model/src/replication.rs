@@ -85,6 +85,9 @@ pub struct ModelCfg {
     pub crashes: bool,
     /// A deliberately broken core, to prove the properties can fail.
     pub bug: Option<PlantedBug>,
+    /// The operator runs one `WAIT` on node 0: a `REPLCONF GETACK *` goes into the stream and
+    /// replicas answer with the offset before it.
+    pub getack: bool,
     /// Bounded-response liveness: from any state the environment may stop faults and hand
     /// over to a deterministic fair scheduler, which must converge within this many steps.
     pub bounded_response: Option<u8>,
@@ -107,6 +110,7 @@ impl Default for ModelCfg {
             persistence: true,
             crashes: true,
             bug: None,
+            getack: false,
             bounded_response: None,
         }
     }
@@ -149,6 +153,7 @@ impl ModelCfg {
                 repl: repl.clone(),
                 persistence: self.persistence,
                 switchover: if me == 0 { self.switchover } else { None },
+                getack: me == 0 && self.getack,
             }));
         }
         inner = inner.actor(ReplActor::Client(ClientActor {
@@ -190,6 +195,8 @@ pub enum Timer {
     ClientWrite,
     /// The operator issues FAILOVER on node 0.
     AdminFailover,
+    /// The operator issues WAIT on node 0 (GETACK into the stream).
+    AdminWait,
 }
 
 /// A server: the core's state plus the data set the driver keeps.
@@ -243,6 +250,8 @@ pub struct NodeActor {
     pub repl: ReplConfig,
     pub persistence: bool,
     pub switchover: Option<SwitchoverCfg>,
+    /// Node 0 runs one WAIT (GETACK into the stream).
+    pub getack: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -334,6 +343,9 @@ impl NodeActor {
         o.set_timer(Timer::CutLink, model_timeout());
         if self.switchover.is_some() && incarnation == 0 {
             o.set_timer(Timer::AdminFailover, model_timeout());
+        }
+        if self.getack && incarnation == 0 {
+            o.set_timer(Timer::AdminWait, model_timeout());
         }
         o.save(self.storage(&state, incarnation));
         state
@@ -489,6 +501,14 @@ impl NodeActor {
                     // Target not online yet: the operator tries again later.
                     Err(_) => o.set_timer(Timer::AdminFailover, model_timeout()),
                 }
+            }
+            Timer::AdminWait => {
+                let fx = s.repl.request_acks();
+                if fx.is_empty() && s.repl.identity.master_repl_offset == 0 {
+                    // No replica stream yet: WAIT would return at once; try later (a no-op).
+                    o.set_timer(Timer::AdminWait, model_timeout());
+                }
+                self.exec(s, fx, None, o);
             }
             Timer::ClientWrite => {}
         }

@@ -200,3 +200,21 @@ fn bounded_response_holds_and_catches_a_replica_that_never_retries() {
     );
     assert!(res.violated(BOUNDED_RESPONSE));
 }
+
+#[test]
+fn wait_with_getack_in_the_stream_passes_and_an_over_ack_is_caught() {
+    let cfg = ModelCfg {
+        replicas: 1,
+        getack: true,
+        ..ModelCfg::default()
+    };
+    let res = run(&cfg);
+    assert!(res.ok(), "{:?}", res.properties);
+    assert_eq!(res.unique_states, 124596);
+    let res = run(&ModelCfg {
+        bug: Some(PlantedBug::AckBeyondApplied),
+        switchover: None,
+        ..cfg
+    });
+    assert!(res.violated(ACK_WITHIN_SENT));
+}

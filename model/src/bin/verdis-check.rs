@@ -107,6 +107,9 @@ struct Opts {
     /// No crashes (only cuts and timeouts use the fault budget).
     #[arg(long)]
     no_crashes: bool,
+    /// Node 0 runs one WAIT: `REPLCONF GETACK *` into the stream.
+    #[arg(long)]
+    getack: bool,
     /// Plant a known bug (the check must then fail).
     #[arg(long, value_enum)]
     bug: Option<Bug>,
@@ -143,6 +146,7 @@ impl Opts {
                 .then_some(SwitchoverCfg { force: self.force }),
             persistence: !self.no_persistence,
             bounded_response: self.bounded_response,
+            getack: self.getack,
             crashes: !self.no_crashes,
             bug: self.bug.map(|b| match b {
                 Bug::NeverRetry => PlantedBug::ReplicaNeverRetries,
