@@ -16,8 +16,13 @@
 //! ## Environment and abstractions (and why they are safe)
 //! - **Nodes** are `ClusterNode`s fed through [`ElectionModel::step`], a thin adapter that
 //!   turns effects into network sends and ghost records. Nothing else touches node state.
-//! - **Network**: one FIFO queue per ordered pair of nodes, as the TCP cluster bus is.
-//!   Messages to the crashed master vanish.
+//! - **Network, delay-bounded**: messages in flight form one queue in sending order, the
+//!   canonical schedule. Delivering a later message first (only if it is the oldest on its
+//!   own link, which TCP keeps in order) is a *delay* and costs one unit of `fault_budget`.
+//!   So every execution with at most `fault_budget` deviations from the canonical schedule is
+//!   explored (delay-bounded scheduling), not every interleaving; the `free_reordering` mode
+//!   makes reordering free, for cross-checks on small budgets. Messages to the crashed master
+//!   vanish.
 //! - **Time** is one global clock, frozen at 0 until the crash (nothing time-driven happens
 //!   while the master is healthy: every PING would be answered). After the crash, a node's
 //!   timer fires at its `poll_timeout` deadline, and only the earliest deadline may fire.
@@ -26,11 +31,13 @@
 //!   not weakened by this, but timer races between nodes are explored only through faults.
 //! - **Synchrony and faults**: by default the system is synchronous: a timer fires only when
 //!   no message is in flight and no gossip is pending (messages are faster than the election
-//!   delays). Each fault spends one unit of `fault_budget`: a message is lost, or a timer
-//!   fires while messages are still in flight (which is how split votes happen). Once the
-//!   budget is spent the system is synchronous again, which is what liveness relies on.
+//!   delays). Each fault spends one unit of `fault_budget`: a message is delayed (above), a
+//!   message is lost, or a timer fires while messages are still in flight (split votes need
+//!   such a race and a delay). Once the budget is spent the system is synchronous again,
+//!   which is what liveness relies on.
 //! - **Gossip** (Redis's periodic PING/PONG) is modelled only when it carries news: `Gossip`
-//!   from `a` to `b` is enabled iff delivering `a`'s header now would change `b`. Pings that
+//!   from `a` to `b` is enabled iff nothing is in flight and delivering `a`'s header now would
+//!   change `b` (the first such pair, one ping at a time). Pings that
 //!   change nothing are left out; they cannot enable anything new when they arrive, except
 //!   as stale headers, whose effect equals a header that changes nothing (claims are ordered
 //!   by configEpoch, epochs by max).
@@ -825,6 +832,82 @@ mod measure {
     use super::*;
     use stateright::Checker;
     use std::time::Instant;
+
+    /// Prints the shortest Redis-semantics WAIT-loss example, step by step.
+    #[test]
+    #[ignore]
+    fn print_wait_loss_example() {
+        let c = ElectionModel::new(ElectionConfig {
+            fault_budget: 1,
+            ..ElectionConfig::default()
+        })
+        .checker()
+        .spawn_bfs()
+        .join();
+        let path = c
+            .discovery("Redis semantics: a WAIT-acknowledged write is lost")
+            .unwrap();
+        for (state, action) in path.into_vec() {
+            let nodes: Vec<String> = state
+                .nodes
+                .iter()
+                .map(|n| {
+                    format!(
+                        "{:?}/e{}/o{}/{:?}",
+                        n.role(),
+                        n.current_epoch(),
+                        n.repl_offset(),
+                        n.election()
+                    )
+                })
+                .collect();
+            println!(
+                "t={} acked={} wins={:?}\n   {:?}\n -> {:?}",
+                state.now_ms, state.acked_offset, state.wins, nodes, action
+            );
+        }
+    }
+
+    /// Cross-check: every interleaving of deliveries, no faults (release: about 10 s each).
+    #[test]
+    #[ignore]
+    fn cross_check_with_free_reordering() {
+        for safe_failover in [false, true] {
+            let cfg = ElectionConfig {
+                fault_budget: 0,
+                safe_failover,
+                free_reordering: true,
+                ..ElectionConfig::default()
+            };
+            let opts = CheckOpts {
+                threads: 2,
+                bfs: false,
+                liveness: true,
+            };
+            run_check(&cfg, &opts);
+        }
+    }
+
+    /// Prints the never-retry liveness counterexample.
+    #[test]
+    #[ignore]
+    fn print_never_retry_lasso() {
+        let m = ElectionModel::new(ElectionConfig {
+            fault_budget: 1,
+            planted_bug: Some(PlantedBug::NeverRetryElection),
+            ..ElectionConfig::default()
+        });
+        let r = crate::liveness::check_eventually(
+            &m,
+            |s| m.converged(s),
+            |s, a| m.fairness_class(s, a),
+            1_000_000,
+        );
+        let lasso = r.violation().unwrap();
+        for (a, s) in &lasso.prefix {
+            println!("{a:?} t={} votes={:?}", s.now_ms, s.votes);
+        }
+    }
 
     /// Prints the shortest Redis-semantics WAIT-loss example, step by step.
     #[test]
