@@ -46,8 +46,15 @@
 //! only grow; `+CONTINUE` only inside the backlog; no full sync inside the window): the
 //! wrapper model evaluates them on every step and records a violation bit in the state, which
 //! an `always` property then reads. Liveness ("every replica reaches streaming at its master's
-//! offset once faults stop") is checked exactly with [`crate::liveness`] under weak fairness
-//! (see `docs/model.md`).
+//! offset once faults stop") is checked exactly with [`crate::liveness`] under weak fairness,
+//! or, with [`ModelCfg::bounded_response`], as a bounded response: from any state the
+//! environment may stop faults and hand over to a deterministic fair scheduler
+//! ([`ReplModel::fair_choice`]) that must converge within the bound (see `docs/model.md`).
+//!
+//! ## The operator
+//! Node 0's timers stand for an operator: `AdminFailover` runs `FAILOVER TO <node 1>` (retried
+//! while node 1 is not an online replica), `AdminWait` runs one `WAIT` (a GETACK into the
+//! stream). They fire at any moment, like every timer.
 
 use serde::{Deserialize, Serialize};
 use stateright::actor::{
