@@ -136,6 +136,16 @@ fn main() -> ExitCode {
         if let Some(aux) = st.persist.loaded_repl.clone() {
             st.repl.restore_from(&aux);
         }
+        if !st.config.protocol_trace_file.is_empty() {
+            let port = st.config.port;
+            match verdis::replication::trace::Trace::open(&st.config.protocol_trace_file, port) {
+                Ok(t) => st.repl.trace = t,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     }
     let code = runtime.block_on(async move {
         let (port, binds) = {
@@ -161,7 +171,12 @@ fn main() -> ExitCode {
                 );
                 let effects = st.repl.follow_at_start((r.host, r.port), now);
                 st.ks.policy = verdis::db::ExpiryPolicy::Hide;
-                st.run_repl_effects(&shared, effects, now);
+                st.repl_step(
+                    &shared,
+                    verdis::replication::trace::TraceInput::Start,
+                    effects,
+                    now,
+                );
             }
         }
         tokio::spawn(net::cron(shared.clone()));

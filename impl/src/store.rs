@@ -328,7 +328,20 @@ impl Store {
             let args: Vec<Vec<u8>> = p.args.iter().map(|a| a.to_vec()).collect();
             match self.repl.node.handle_write(p.db as u64, &args, now, &cfg) {
                 Ok(effects) => {
-                    self.run_repl_effects(shared, effects, now);
+                    if self.repl.trace.is_on() {
+                        let name = String::from_utf8_lossy(&args[0]).into_owned();
+                        self.repl_step(
+                            shared,
+                            crate::replication::trace::TraceInput::Write {
+                                db: p.db as u64,
+                                command: &name,
+                            },
+                            effects,
+                            now,
+                        );
+                    } else {
+                        self.run_repl_effects(shared, effects, now);
+                    }
                     if !self.repl.peers.is_empty() {
                         crate::replication::enforce_output_limits(self, shared, now);
                     }
@@ -340,6 +353,22 @@ impl Store {
                 ),
             }
         }
+    }
+
+    /// Records a transition of the protocol core in the trace (when on), then executes its
+    /// effects. Every call into the core goes through here.
+    pub fn repl_step(
+        &mut self,
+        shared: &Arc<Shared>,
+        input: crate::replication::trace::TraceInput,
+        effects: Vec<verdis_core::repl::Effect>,
+        now_ms: u64,
+    ) {
+        if self.repl.trace.is_on() {
+            let repl = &mut self.repl;
+            repl.trace.record(now_ms, &input, &effects, &repl.node);
+        }
+        self.run_repl_effects(shared, effects, now_ms);
     }
 
     /// Executes the protocol core's effects, in order.

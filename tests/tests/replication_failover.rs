@@ -169,3 +169,40 @@ fn a_restarted_master_resumes_its_history_and_its_replica_continues_partially() 
     }));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_protocol_trace_records_every_core_transition_as_json_lines() {
+    let dir = std::env::temp_dir().join(format!("verdis-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("master.trace");
+    let a = Server::verdis(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--verdis-protocol-trace",
+        trace.to_str().unwrap(),
+    ]);
+    let b = Server::verdis(&["--replicaof", "127.0.0.1", &a.port.to_string()]);
+    assert!(wait_until(Duration::from_secs(10), || link_up(&b)));
+    a.conn().cmd(&["SET", "k", "v"]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&trace).is_ok_and(|t| t.contains("\"Write\"") && t.contains("Ack"))
+    }));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        // Every line is a JSON object with the input and the resulting state.
+        assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+        assert!(
+            line.contains("\"state\":{") && line.contains("\"master_repl_offset\""),
+            "{line}"
+        );
+        if let Some(i) = line.find("\"kind\":\"") {
+            let rest = &line[i + 8..];
+            kinds.insert(rest[..rest.find('"').unwrap()].to_string());
+        }
+    }
+    for k in ["FromReplica", "RdbSent", "Write"] {
+        assert!(kinds.contains(k), "no {k} in {kinds:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

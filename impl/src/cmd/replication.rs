@@ -214,8 +214,12 @@ fn wait(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     // Ask every replica for an ack now, then block until enough arrive or time runs out.
     let effects = ctx.store.repl.node.request_acks();
-    ctx.store
-        .run_repl_effects(ctx.shared, effects, ctx.now_ms as u64);
+    ctx.store.repl_step(
+        ctx.shared,
+        crate::replication::trace::TraceInput::RequestAcks,
+        effects,
+        ctx.now_ms as u64,
+    );
     ctx.client.blocked = Some(Blocked::Wait {
         numreplicas,
         offset,
@@ -292,7 +296,12 @@ pub fn set_master(
                 &cfg,
                 &mut crate::replication::OsIds,
             );
-            store.run_repl_effects(shared, effects, now_ms);
+            store.repl_step(
+                shared,
+                crate::replication::trace::TraceInput::ReplicaOfNoOne,
+                effects,
+                now_ms,
+            );
             if store.repl.master.take().is_some() {
                 tracing::info!("MASTER MODE enabled (user request)");
             }
@@ -310,7 +319,14 @@ pub fn set_master(
             store.ks.policy = crate::db::ExpiryPolicy::Hide;
             let master_node = store.repl.master_node;
             let effects = store.repl.node.handle_replicaof(master_node, now_ms, &cfg);
-            store.run_repl_effects(shared, effects, now_ms);
+            store.repl_step(
+                shared,
+                crate::replication::trace::TraceInput::ReplicaOf {
+                    master: master_node,
+                },
+                effects,
+                now_ms,
+            );
             true
         }
     }
@@ -349,7 +365,12 @@ fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             .node
             .handle_failover_abort()
             .map_err(|e| CmdError::Coded(e.to_string().trim_start_matches('-').to_string()))?;
-        ctx.store.run_repl_effects(ctx.shared, effects, now);
+        ctx.store.repl_step(
+            ctx.shared,
+            crate::replication::trace::TraceInput::FailoverAbort,
+            effects,
+            now,
+        );
         ctx.out.ok();
         return Ok(());
     }
@@ -403,7 +424,12 @@ fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         .node
         .handle_failover(req, now, &cfg)
         .map_err(|e| CmdError::Coded(e.to_string()))?;
-    ctx.store.run_repl_effects(ctx.shared, effects, now);
+    ctx.store.repl_step(
+        ctx.shared,
+        crate::replication::trace::TraceInput::Failover,
+        effects,
+        now,
+    );
     tracing::info!("FAILOVER requested");
     ctx.out.ok();
     Ok(())

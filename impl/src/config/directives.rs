@@ -214,6 +214,8 @@ pub(crate) static DIRECTIVES: &[Spec] = &[
     // ---- Logging and process (implemented; daemonize yes stays in the foreground).
     spec!("loglevel", None, 0, Enum(&["debug", "verbose", "notice", "warning"]), enum_field!(loglevel, LogLevel), "notice", Native),
     spec!("logfile", None, IMMUTABLE, STR, str_field!(logfile), "", Native),
+    // Verdis's own: one JSON line per replication protocol transition, for conformance checks.
+    spec!("verdis-protocol-trace", None, IMMUTABLE, STR, str_field!(protocol_trace_file), "", Native),
     spec!("pidfile", None, IMMUTABLE, STR, opt_str_field!(pidfile), "", Native),
     spec!("daemonize", None, IMMUTABLE, Bool, bool_field!(daemonize), "no", Native),
     // ---- Persistence (RDB settings stored for the persistence code; AOF refused).

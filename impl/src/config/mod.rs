@@ -252,6 +252,8 @@ pub struct Config {
     pub loglevel: LogLevel,
     /// Empty means standard output.
     pub logfile: String,
+    /// `verdis-protocol-trace`: where the replication trace goes ("" = off).
+    pub protocol_trace_file: String,
     pub pidfile: Option<String>,
     /// Accepted, but Verdis never detaches (see the module doc).
     pub daemonize: bool,
@@ -325,6 +327,7 @@ impl Default for Config {
             enable_protected_configs: ProtectedAction::No,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
+            protocol_trace_file: String::new(),
             pidfile: None,
             daemonize: false,
             dir: String::new(),

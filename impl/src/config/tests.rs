@@ -115,9 +115,16 @@ fn config_get_star_lists_exactly_redis_7_0_15_names_and_default_values() {
             _ => assert_eq!(ours, value, "default of {name}"),
         }
     }
-    // `dir` is omitted from the capture (it is the working directory).
+    // `dir` is omitted from the capture (it is the working directory); Verdis's own
+    // directives are named `verdis-*`.
     assert!(got.contains_key("dir"));
-    assert_eq!(got.len(), names + 1, "no directive beyond Redis 7.0.15's");
+    let own = got.keys().filter(|k| k.starts_with("verdis-")).count();
+    assert_eq!(own, 1, "verdis-protocol-trace");
+    assert_eq!(
+        got.len(),
+        names + 1 + own,
+        "no other directive beyond Redis 7.0.15's"
+    );
 }
 
 #[test]

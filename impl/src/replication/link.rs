@@ -81,7 +81,16 @@ pub async fn serve_replica(
                             &cfg,
                             &mut super::OsIds,
                         );
-                        store.run_repl_effects(&shared, effects, now);
+                        store.repl_step(
+                            &shared,
+                            super::trace::TraceInput::FromReplica {
+                                replica: node,
+                                link,
+                                msg: &ToMaster::Ack { offset },
+                            },
+                            effects,
+                            now,
+                        );
                         drop(store);
                         shared.repl_acks.notify_waiters();
                     }
@@ -148,7 +157,12 @@ pub async fn serve_replica(
                         payload.len(),
                         started.elapsed().as_millis()
                     );
-                    shared.store.lock().repl.node.handle_rdb_sent(node, link);
+                    {
+                        let mut store = shared.store.lock();
+                        store.repl.node.handle_rdb_sent(node, link);
+                        let now = unix_ms() as u64;
+                        store.repl_step(&shared, super::trace::TraceInput::RdbSent { replica: node, link }, Vec::new(), now);
+                    }
                     hold_until_ack = eof;
                 }
             },
@@ -171,7 +185,16 @@ pub async fn serve_replica(
         &cfg,
         &mut super::OsIds,
     );
-    store.run_repl_effects(&shared, effects, now);
+    store.repl_step(
+        &shared,
+        super::trace::TraceInput::FromReplica {
+            replica: node,
+            link,
+            msg: &ToMaster::Closed,
+        },
+        effects,
+        now,
+    );
     if store.repl.peers.get(&node).is_some_and(|p| p.link == link) {
         store.repl.peers.remove(&node);
     }

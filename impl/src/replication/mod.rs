@@ -19,6 +19,7 @@
 //! `$<len>` or `$EOF:` framing, stream, ACKs), `info` rendering below.
 
 pub mod link;
+pub mod trace;
 pub mod upstream;
 
 use crate::config::Config;
@@ -112,6 +113,8 @@ pub struct Replication {
     pub obuf_limit: crate::config::ObufLimit,
     /// The history read from the RDB at start-up, if any.
     pub restored: Option<verdis_core::repl::ReplIdentity>,
+    /// `verdis-protocol-trace`: one JSON line per core transition.
+    pub trace: trace::Trace,
     /// A snapshot being received from our master: payload size (0 for `$EOF:` framing, whose
     /// size is unknown), bytes read, last read (unix ms). INFO's master_sync_* fields.
     pub transfer: Option<(u64, u64, u64)>,
@@ -143,6 +146,7 @@ impl Replication {
                 .client_output_buffer_limit
                 .get(crate::config::ObufClass::Replica),
             restored: None,
+            trace: trace::Trace::default(),
             transfer: None,
         }
     }
@@ -505,7 +509,20 @@ pub async fn attach_replica(
             &cfg,
             &mut OsIds,
         ));
-        store.run_repl_effects(shared, effects, now);
+        let psync = verdis_core::repl::ToMaster::Psync {
+            req: start.req,
+            failover: start.failover,
+        };
+        store.repl_step(
+            shared,
+            trace::TraceInput::FromReplica {
+                replica: node,
+                link,
+                msg: &psync,
+            },
+            effects,
+            now,
+        );
         (node, link)
     };
     link::serve_replica(shared.clone(), rd, wr, rbuf, node, link, rx, queued, handle).await;
@@ -700,7 +717,15 @@ pub fn enforce_output_limits(
             &cfg,
             &mut OsIds,
         );
-        run_effects(store, shared, effects, now_ms);
+        store.repl_step(
+            shared,
+            trace::TraceInput::OutputLimit {
+                replica: node,
+                link,
+            },
+            effects,
+            now_ms,
+        );
     }
 }
 
@@ -716,7 +741,7 @@ pub fn run_timers(
             .repl
             .node
             .handle_timer(timer, now_ms, &cfg, &mut OsIds);
-        run_effects(store, shared, effects, now_ms);
+        store.repl_step(shared, trace::TraceInput::Timer { timer }, effects, now_ms);
     }
 }
 

@@ -226,7 +226,12 @@ pub async fn run(
                     let now = unix_ms() as u64;
                     let cfg = store.repl.cfg.clone();
                     let effects = store.repl.node.handle_link_error(link, now, &cfg);
-                    store.run_repl_effects(&shared, effects, now);
+                    store.repl_step(
+                        &shared,
+                        super::trace::TraceInput::LinkError { link },
+                        effects,
+                        now,
+                    );
                     break 'link;
                 }
             }
@@ -273,7 +278,12 @@ fn link_closed(shared: &Arc<Shared>, link: LinkId) {
     }
     let cfg = store.repl.cfg.clone();
     let effects = store.repl.node.handle_link_closed(link, now, &cfg);
-    store.run_repl_effects(shared, effects, now);
+    store.repl_step(
+        shared,
+        super::trace::TraceInput::LinkClosed { link },
+        effects,
+        now,
+    );
 }
 
 /// Consumes what it can from `buf` in the current phase. Ok(true) if it made progress.
@@ -317,12 +327,18 @@ fn step(
             let full = matches!(msg, ToReplica::FullResync { .. });
             let streaming = matches!(msg, ToReplica::Continue { .. });
             let cfg = store.repl.cfg.clone();
+            let traced = super::trace::from_master_msg(&msg);
             let effects = store
                 .repl
                 .node
                 .handle_from_master(link, msg, now, &cfg, &mut super::OsIds)
                 .map_err(|e| format!("{e:?}"))?;
-            store.run_repl_effects(shared, effects, now);
+            store.repl_step(
+                shared,
+                super::trace::TraceInput::FromMaster { link, msg: traced },
+                effects,
+                now,
+            );
             if full {
                 tracing::info!("Full resync from master");
                 *phase = Phase::RdbHeader;
@@ -458,12 +474,18 @@ fn step(
             let mut store = shared.store.lock();
             let now = unix_ms() as u64;
             let cfg = store.repl.cfg.clone();
+            let traced = serde_json::json!({ "Stream": bytes.len() });
             let effects = store
                 .repl
                 .node
                 .handle_from_master(link, ToReplica::Stream(bytes), now, &cfg, &mut super::OsIds)
                 .map_err(|e| format!("{e:?}"))?;
-            store.run_repl_effects(shared, effects, now);
+            store.repl_step(
+                shared,
+                super::trace::TraceInput::FromMaster { link, msg: traced },
+                effects,
+                now,
+            );
             Ok(true)
         }
     }
@@ -496,7 +518,12 @@ fn install(
             return Err(e);
         }
     };
-    store.run_repl_effects(shared, effects, now);
+    store.repl_step(
+        shared,
+        super::trace::TraceInput::RdbLoaded { link },
+        effects,
+        now,
+    );
     store.repl.loaded_snapshot = None;
     store.repl.transfer = None;
     tracing::info!("MASTER <-> REPLICA sync: Finished with success");
