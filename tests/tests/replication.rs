@@ -1065,7 +1065,7 @@ fn diskless_delay_session(master: &Server) -> Vec<String> {
     out.push(format!(
         "keepalives: {}; payload after the delay: {}",
         newlines >= 1,
-        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5)
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(8)
     ));
     out.push(format!(
         "then a +FULLRESYNC line: {}",
@@ -1303,7 +1303,7 @@ fn replica_drops_a_silent_master_after_repl_timeout_like_redis() {
         )
     });
     assert!(
-        got >= Duration::from_millis(1500) && got < expected + Duration::from_secs(2),
+        got >= Duration::from_millis(1500) && got < expected + Duration::from_secs(3),
         "Verdis reconnected after {got:?}, Redis after {expected:?}"
     );
 }
