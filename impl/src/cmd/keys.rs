@@ -380,11 +380,14 @@ fn expire_generic(
         ctx.rewrite = Some(vec![Bytes::from_static(b"DEL"), key.clone()]);
     } else {
         ctx.store.ks.set_expire(db, key, at);
-        ctx.rewrite = Some(vec![
-            Bytes::from_static(b"PEXPIREAT"),
-            key.clone(),
-            Bytes::from(i64_bytes(at)),
-        ]);
+        // As Redis: the command becomes PEXPIREAT with the absolute time; options stay, and a
+        // PEXPIREAT is propagated exactly as sent.
+        if cmd != "pexpireat" {
+            let mut form = args.to_vec();
+            form[0] = Bytes::from_static(b"PEXPIREAT");
+            form[2] = Bytes::from(i64_bytes(at));
+            ctx.rewrite = Some(form);
+        }
     }
     ctx.out.int(1);
     Ok(())

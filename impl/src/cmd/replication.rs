@@ -202,7 +202,8 @@ fn wait(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::err("WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
     }
     let numreplicas = parse_int(&args[1])?;
-    let timeout_ms = parse_int(&args[2])?;
+    let timeout_ms = parse_int(&args[2])
+        .map_err(|_| CmdError::err("timeout is not an integer or out of range"))?;
     if timeout_ms < 0 {
         return Err(CmdError::err("timeout is negative"));
     }

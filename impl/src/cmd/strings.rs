@@ -160,6 +160,13 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if !is_pxat {
             ctx.rewrite = Some(set_pxat_form(&args[1], &args[2], at));
         }
+    } else if want_get {
+        // Replicas need no GET: Redis 7.0 drops that one argument from the propagated form.
+        let mut form = args.to_vec();
+        if let Some(i) = (3..form.len()).find(|&i| is(&form[i], "GET")) {
+            form.remove(i);
+        }
+        ctx.rewrite = Some(form);
     }
     Ok(())
 }
