@@ -17,5 +17,8 @@ cargo build --release --workspace --bins --locked
 echo "== tests"
 cargo test --release --workspace --locked -- --test-threads=2
 
+echo "== model checker: the default configuration, exhaustive (docs/model.md)"
+./target/release/verdis-check check
+
 echo "== benchmark harness smoke run (tiny counts; the full run is documented in docs/performance.md)"
 ./target/release/verdis-bench --smoke > /dev/null

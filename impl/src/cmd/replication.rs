@@ -106,7 +106,7 @@ pub static COMMANDS: [CommandSpec; 8] = [
 ];
 
 fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let mut i = 1;

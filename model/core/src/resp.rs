@@ -74,9 +74,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::UnauthenticatedMultibulkLength => {
                 f.write_str("unauthenticated multibulk length")
             }
-            ProtocolError::UnauthenticatedBulkLength => {
-                f.write_str("unauthenticated bulk length")
-            }
+            ProtocolError::UnauthenticatedBulkLength => f.write_str("unauthenticated bulk length"),
         }
     }
 }
@@ -509,7 +507,10 @@ fn parse_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Frame, usize
         b'+' => Ok(Some((Frame::Simple(Bytes::copy_from_slice(line)), after))),
         b'-' => Ok(Some((Frame::Error(Bytes::copy_from_slice(line)), after))),
         b':' => Ok(Some((Frame::Integer(int(line)?), after))),
-        b'(' => Ok(Some((Frame::BigNumber(Bytes::copy_from_slice(line)), after))),
+        b'(' => Ok(Some((
+            Frame::BigNumber(Bytes::copy_from_slice(line)),
+            after,
+        ))),
         b'_' => Ok(Some((Frame::Null, after))),
         b'#' => match line {
             b"t" => Ok(Some((Frame::Boolean(true), after))),
@@ -614,7 +615,10 @@ mod tests {
     fn wire_bytes_count_every_consumed_byte() {
         let mut p = RequestParser::new();
         let mut buf = BytesMut::from(&b"*1\r\n$4\r\nPING\r\n"[..]);
-        let r = p.next_request(&mut buf, &Limits::default()).unwrap().unwrap();
+        let r = p
+            .next_request(&mut buf, &Limits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(r.wire_bytes, 14);
     }
 
@@ -643,13 +647,25 @@ mod tests {
         let l = Limits::default();
         let cases: &[(&[u8], &str)] = &[
             (b"*abc\r\n", "Protocol error: invalid multibulk length"),
-            (b"*3000000000\r\n", "Protocol error: invalid multibulk length"),
+            (
+                b"*3000000000\r\n",
+                "Protocol error: invalid multibulk length",
+            ),
             (b"*1\r\n+foo\r\n", "Protocol error: expected '$', got '+'"),
             (b"*1\r\n$-5\r\n", "Protocol error: invalid bulk length"),
             (b"*1\r\n$x\r\n", "Protocol error: invalid bulk length"),
-            (b"*1\r\n$600000000\r\n", "Protocol error: invalid bulk length"),
-            (b"SET \"a b\r\n", "Protocol error: unbalanced quotes in request"),
-            (b"SET \"a\"b c\r\n", "Protocol error: unbalanced quotes in request"),
+            (
+                b"*1\r\n$600000000\r\n",
+                "Protocol error: invalid bulk length",
+            ),
+            (
+                b"SET \"a b\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
+            (
+                b"SET \"a\"b c\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
         ];
         for (input, text) in cases {
             let err = parse_all(input, &l).unwrap_err();
@@ -695,7 +711,12 @@ mod tests {
         let got = split_args(br#"set "a\x41\n" 'it\'s' plain"#).unwrap();
         assert_eq!(
             got,
-            vec![b"set".to_vec(), b"aA\n".to_vec(), b"it's".to_vec(), b"plain".to_vec()]
+            vec![
+                b"set".to_vec(),
+                b"aA\n".to_vec(),
+                b"it's".to_vec(),
+                b"plain".to_vec()
+            ]
         );
         assert_eq!(split_args(b"   ").unwrap(), Vec::<Vec<u8>>::new());
         assert_eq!(split_args(b"\"\"").unwrap(), vec![Vec::<u8>::new()]);
@@ -707,7 +728,16 @@ mod tests {
         assert_eq!(parse_i64(b"-1"), Some(-1));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b""[..], b"+1", b"01", b"-0", b" 1", b"1 ", b"9223372036854775808", b"-"] {
+        for bad in [
+            &b""[..],
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"9223372036854775808",
+            b"-",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", lossy(bad));
         }
     }
@@ -717,7 +747,10 @@ mod tests {
         let args = [&b"SET"[..], b"key", b"0123456789"];
         let mut out = Vec::new();
         encode_command(&args, &mut out);
-        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$10\r\n0123456789\r\n");
+        assert_eq!(
+            out,
+            b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$10\r\n0123456789\r\n"
+        );
         assert_eq!(encoded_command_len(&args), out.len() as u64);
     }
 

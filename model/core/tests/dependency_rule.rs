@@ -18,8 +18,9 @@ const FORBIDDEN_IN_SOURCES: &[&str] = &[
 
 #[test]
 fn the_core_depends_only_on_plain_data_crates() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .expect("read Cargo.toml");
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("read Cargo.toml");
     let mut in_deps = false;
     for line in manifest.lines() {
         let line = line.trim();
@@ -52,7 +53,10 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn the_core_reads_no_clock_and_opens_no_socket() {
     let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     assert!(!files.is_empty());
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read source");
