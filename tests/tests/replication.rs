@@ -623,6 +623,41 @@ fn wait_counts_a_redis_replica_of_verdis() {
     assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
 }
 
+/// WAIT counts replicas of both kinds: a Verdis master with a Redis and a Verdis replica
+/// gets 2, and a Redis master gets 1 from its Verdis replica (which answers GETACK).
+#[test]
+fn wait_counts_verdis_and_redis_replicas() {
+    let v = Server::verdis(MASTER);
+    let (r1, v1) = (Server::redis(&[]), Server::verdis(&[]));
+    let all = [&v, &r1, &v1];
+    let (mut vc, mut c1, mut c2) = (v.conn(), r1.conn(), v1.conn());
+    replica_of(&mut c1, &v);
+    replica_of(&mut c2, &v);
+    wait_link_up(&mut c1, &all);
+    wait_link_up(&mut c2, &all);
+    ok(&mut vc, &["SET", "k", "v"]);
+    assert_eq!(
+        vc.cmd(&["WAIT", "2", "5000"]),
+        Frame::Integer(2),
+        "{}",
+        logs(&all)
+    );
+    assert_eq!(repl(&mut vc, "connected_slaves"), "2");
+
+    let m = Server::redis(MASTER);
+    let w = Server::verdis(&[]);
+    let (mut mc, mut wc) = (m.conn(), w.conn());
+    replica_of(&mut wc, &m);
+    wait_link_up(&mut wc, &[&m, &w]);
+    ok(&mut mc, &["SET", "k", "v"]);
+    assert_eq!(
+        mc.cmd(&["WAIT", "1", "5000"]),
+        Frame::Integer(1),
+        "{}",
+        logs(&[&m, &w])
+    );
+}
+
 /// WAIT's edge cases reply as on a Redis master with one replica: no replicas asked for,
 /// bad arguments, inside MULTI.
 #[test]
