@@ -1759,6 +1759,124 @@ fn psync_backlog_edges_equal_redis() {
     );
 }
 
+/// Drains what a raw replica has received until `n` bytes arrived (or the deadline).
+fn read_n_stream_bytes(raw: &mut Conn, n: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    wait_until(soon(), || {
+        bytes.extend(raw.raw_exchange(b"", Duration::from_millis(50)));
+        bytes.len() >= n
+    });
+    bytes
+}
+
+/// With a small repl-backlog-size, `master` keeps only the recent history: a PSYNC from an
+/// offset the backlog no longer holds gets a full resync, one from its first byte gets
+/// `+CONTINUE` and exactly the bytes a connected replica received from there.
+fn backlog_keeps_only_recent_history(master: &Server) {
+    let mut c = master.conn();
+    let mut watcher = raw_replica(master);
+    let id = repl(&mut c, "master_replid");
+    let start = offset(&mut c);
+    let value = "v".repeat(1000);
+    for i in 0..200 {
+        ok(&mut c, &["SET", &format!("key:{i}"), &value]);
+    }
+    let end = offset(&mut c);
+    let stream = read_n_stream_bytes(&mut watcher, (end - start) as usize);
+    assert_eq!(
+        stream.len() as i64,
+        end - start,
+        "the watcher got the whole stream"
+    );
+    drop(watcher);
+    let first: i64 = repl(&mut c, "repl_backlog_first_byte_offset")
+        .parse()
+        .expect("numeric first byte offset");
+    assert!(
+        first > start + 1,
+        "the backlog was trimmed: first byte {first}"
+    );
+
+    let (line, _) = psync_probe(master, &id, start + 1, true);
+    assert!(
+        line.starts_with("+FULLRESYNC "),
+        "from a trimmed offset: {line}"
+    );
+    let mut raw = master.conn();
+    ok(&mut raw, &["REPLCONF", "capa", "psync2"]);
+    raw.send(&["PSYNC", &id, &first.to_string()]);
+    assert_eq!(read_line(&mut raw), format!("+CONTINUE {id}"));
+    let tail = read_n_stream_bytes(&mut raw, (end - first + 1) as usize);
+    assert!(
+        tail == stream[(first - start - 1) as usize..],
+        "the backlog bytes from its first byte ({} bytes) differ from the stream's tail",
+        tail.len()
+    );
+}
+
+/// A Verdis master's small backlog refuses offsets it trimmed and replays its first byte on.
+#[test]
+fn verdis_small_backlog_keeps_only_recent_history() {
+    backlog_keeps_only_recent_history(&Server::verdis(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-ping-replica-period",
+        "3600",
+        "--repl-backlog-size",
+        "16384",
+    ]));
+}
+
+/// The same with a redis-server master: the reference for the Verdis test.
+#[test]
+fn redis_small_backlog_keeps_only_recent_history() {
+    backlog_keeps_only_recent_history(&Server::redis(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-ping-replica-period",
+        "3600",
+        "--repl-backlog-size",
+        "16384",
+    ]));
+}
+
+/// A master left without replicas for repl-backlog-ttl frees its backlog and takes a new
+/// replid (so no stale replica can continue), as Redis does.
+#[test]
+fn backlog_freed_after_repl_backlog_ttl_like_redis() {
+    let session = |s: &Server| -> Vec<String> {
+        let mut c = s.conn();
+        {
+            let _raw = raw_replica(s);
+            ok(&mut c, &["SET", "k", "v"]);
+        }
+        let id = repl(&mut c, "master_replid");
+        let gone = wait_until(soon(), || repl(&mut c, "connected_slaves") == "0");
+        let freed = wait_until(Instant::now() + Duration::from_secs(8), || {
+            repl(&mut c, "repl_backlog_active") == "0"
+        });
+        vec![
+            format!("replica gone: {gone}"),
+            format!("backlog freed: {freed}"),
+            format!("new replid: {}", repl(&mut c, "master_replid") != id),
+            format!("replid2: {}", repl(&mut c, "master_replid2")),
+        ]
+    };
+    let args = ["--repl-diskless-sync-delay", "0", "--repl-backlog-ttl", "1"];
+    let v = Server::verdis(&args);
+    let r = Server::redis(&args);
+    let (got, expected) = std::thread::scope(|sc| {
+        let redis = sc.spawn(|| session(&r));
+        (session(&v), redis.join().expect("the Redis side"))
+    });
+    assert!(
+        got == expected,
+        "Verdis differs from Redis:{}{}",
+        line_diff(&got, &expected),
+        logs(&[&v])
+    );
+}
+
 /// A data directory that outlives one server process (the harness removes its own).
 struct DataDir(std::path::PathBuf);
 
