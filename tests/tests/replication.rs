@@ -422,6 +422,48 @@ fn verdis_replica_skips_a_streamed_command_it_cannot_apply() {
     assert_eq!(stat(&mut mc, "sync_full"), 1, "the link was never dropped");
 }
 
+/// A 4 MB value written on a Redis master reaches a Verdis replica and its Redis sibling
+/// within 3 s (a command that arrives over many reads must not be re-parsed from its start
+/// on every read).
+#[test]
+fn a_large_streamed_command_applies_promptly() {
+    let m = Server::redis(MASTER);
+    let v = Server::verdis(&[]);
+    let r = Server::redis(&[]);
+    let all = [&m, &v, &r];
+    let (mut mc, mut vc, mut rc) = (m.conn(), v.conn(), r.conn());
+    replica_of(&mut vc, &m);
+    replica_of(&mut rc, &m);
+    wait_link_up(&mut vc, &all);
+    wait_link_up(&mut rc, &all);
+    ok(&mut mc, &["SET", "small", "1"]);
+    wait_offsets_equal(&mut mc, &mut [&mut vc, &mut rc], &all);
+    let size = 4_000_000;
+    ok(&mut mc, &["SET", "big", &"x".repeat(size)]);
+    let start = Instant::now();
+    let arrived = |c: &mut Conn| c.cmd(&["STRLEN", "big"]) == Frame::Integer(size as i64);
+    let mut redis_took = None;
+    let mut verdis_took = None;
+    wait_until(Instant::now() + Duration::from_secs(3), || {
+        if redis_took.is_none() && arrived(&mut rc) {
+            redis_took = Some(start.elapsed());
+        }
+        if verdis_took.is_none() && arrived(&mut vc) {
+            verdis_took = Some(start.elapsed());
+        }
+        redis_took.is_some() && verdis_took.is_some()
+    });
+    assert!(redis_took.is_some(), "the Redis replica got it");
+    assert!(
+        verdis_took.is_some(),
+        "a 4 MB SET took the Redis replica {redis_took:?} and the Verdis replica more than 3 s \
+         (slave_read_repl_offset {}, master offset {}){}",
+        repl(&mut vc, "slave_read_repl_offset"),
+        offset(&mut mc),
+        logs(&[&v])
+    );
+}
+
 /// After CLIENT KILL TYPE replica on the Redis master, the Verdis replica resyncs partially:
 /// sync_partial_ok goes up, sync_full stays, writes made meanwhile arrive, offsets equal.
 #[test]
@@ -2778,4 +2820,61 @@ fn verdis_in_a_chain_follows_a_promoted_redis_and_its_sub_replica_continues() {
     ok(&mut rc, &["SET", "after-promotion", "1"]);
     assert_in_sync(&mut rc, &mut [&mut vc, &mut sc], &all);
     assert_eq!(text(&sc.cmd(&["GET", "after-promotion"])), "1");
+}
+
+/// Values of every RDB string encoding and size (small and large integers, leading zeros,
+/// binary bytes with CR LF and NUL, compressible and incompressible megabytes) through a
+/// full sync and the stream, Redis -> Verdis -> Redis: equal digests and values.
+#[test]
+fn every_string_encoding_replicates_through_a_mixed_chain() {
+    let m = Server::redis(MASTER);
+    let v = Server::verdis(MASTER);
+    let r = Server::redis(&[]);
+    let all = [&m, &v, &r];
+    let (mut mc, mut vc, mut rc) = (m.conn(), v.conn(), r.conn());
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..2_000_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect();
+    let noise = String::from_utf8_lossy(&noise).into_owned();
+    let binary = "a\r\nb\0c\r\n\u{1}\u{7f}";
+    let values: Vec<(String, String)> = vec![
+        ("i8".into(), "-100".into()),
+        ("i16".into(), "30000".into()),
+        ("i32".into(), "-2000000000".into()),
+        ("i64".into(), "9223372036854775807".into()),
+        ("zeros".into(), "007".into()),
+        ("plus".into(), "+5".into()),
+        ("empty".into(), String::new()),
+        (binary.into(), binary.into()),
+        ("compressible".into(), "abcdefgh".repeat(400_000)),
+        ("noise".into(), noise),
+    ];
+    let write = |c: &mut Conn, suffix: &str| {
+        for (k, val) in &values {
+            ok(c, &["SET", &format!("{k}{suffix}"), val]);
+        }
+    };
+    write(&mut mc, ":snapshot");
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &all);
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &all);
+    write(&mut mc, ":stream");
+    assert_in_sync(&mut mc, &mut [&mut vc, &mut rc], &all);
+    for (k, val) in &values {
+        for suffix in [":snapshot", ":stream"] {
+            let key = format!("{k}{suffix}");
+            assert_eq!(
+                vc.cmd(&["GET", &key]),
+                Frame::Bulk(val.clone().into()),
+                "{key:?} on Verdis"
+            );
+        }
+    }
 }
