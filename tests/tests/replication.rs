@@ -2687,6 +2687,38 @@ fn replica_side_against_scripted_master_matches_redis_len_framing() {
     replica_side_matches_redis(false);
 }
 
+/// A full sync replaces the replica's whole data set: keys it held before, in dbs the
+/// snapshot has and in dbs it does not have, are gone (Verdis replica of Redis, and a Redis
+/// replica of Verdis).
+#[test]
+fn full_sync_replaces_every_db_of_the_replica() {
+    for (m, r) in [
+        (Server::redis(MASTER), Server::verdis(&[])),
+        (Server::verdis(MASTER), Server::redis(&[])),
+    ] {
+        let all = [&m, &r];
+        let (mut mc, mut rc) = (m.conn(), r.conn());
+        ok(&mut mc, &["SET", "on-master", "1"]);
+        for db in ["0", "5", "15"] {
+            ok(&mut rc, &["SELECT", db]);
+            ok(&mut rc, &["SET", "stale", db]);
+        }
+        ok(&mut rc, &["SELECT", "0"]);
+        replica_of(&mut rc, &m);
+        wait_link_up(&mut rc, &all);
+        assert_in_sync(&mut mc, &mut [&mut rc], &all);
+        for db in ["0", "5", "15"] {
+            ok(&mut rc, &["SELECT", db]);
+            assert_eq!(
+                rc.cmd(&["EXISTS", "stale"]),
+                Frame::Integer(0),
+                "{:?} replica, db {db}",
+                r.kind
+            );
+        }
+    }
+}
+
 /// A Verdis replica keeps serving its old data set while a snapshot arrives and replaces it
 /// only when the snapshot is complete; a corrupt snapshot (bad checksum) or an RDB version it
 /// cannot read (11) leaves the old data set in place and the link is retried. Driven by a
