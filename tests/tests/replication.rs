@@ -2230,6 +2230,17 @@ impl MasterSide {
         })
     }
 
+    /// Whether the replica closed the link (reads what it sent meanwhile and drops it).
+    fn closed_by_replica(&mut self) -> bool {
+        use std::io::{ErrorKind, Read};
+        let mut tmp = [0u8; 4096];
+        match self.stream.read(&mut tmp) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        }
+    }
+
     /// Writes to the replica; a replica that closed the link shows in the transcript later.
     fn send(&mut self, bytes: &[u8]) {
         use std::io::Write;
@@ -2719,6 +2730,40 @@ fn full_sync_replaces_every_db_of_the_replica() {
     }
 }
 
+/// REPLICAOF another master in the middle of a snapshot abandons it: the first master's link
+/// is closed, whatever it sends afterwards is not loaded, and the data set becomes the new
+/// master's.
+#[test]
+fn verdis_replica_switching_masters_mid_snapshot_drops_the_old_transfer() {
+    let v = Server::verdis(&[]);
+    let b = Server::redis(MASTER);
+    let mut vc = v.conn();
+    let mut bc = b.conn();
+    ok(&mut bc, &["SET", "from-b", "1"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fake master");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    ok(&mut vc, &["REPLICAOF", "127.0.0.1", &port]);
+    let mut a = MasterSide::accept(&listener).expect("the replica connects");
+    a.handshake();
+    let rdb = minimal_rdb();
+    a.send(format!("+FULLRESYNC {REPLID_A} 0\r\n${}\r\n", rdb.len()).as_bytes());
+    a.send(&rdb[..20]);
+    let started = wait_until(soon(), || repl(&mut vc, "master_sync_in_progress") == "1");
+    assert!(started, "the transfer started{}", logs(&[&v]));
+
+    replica_of(&mut vc, &b);
+    wait_link_up(&mut vc, &[&b, &v]);
+    a.send(&rdb[20..]);
+    a.send(b"*3\r\n$3\r\nSET\r\n$6\r\nfrom-a\r\n$1\r\n1\r\n");
+    let closed = wait_until(soon(), || a.closed_by_replica());
+    assert!(closed, "the old master's link was closed");
+    ok(&mut bc, &["SET", "after", "1"]);
+    assert_in_sync(&mut bc, &mut [&mut vc], &[&b, &v]);
+    assert_eq!(vc.cmd(&["EXISTS", "plain"]), Frame::Integer(0));
+    assert_eq!(vc.cmd(&["EXISTS", "from-a"]), Frame::Integer(0));
+    assert_eq!(repl(&mut vc, "master_port"), b.port.to_string());
+}
+
 /// A Verdis replica keeps serving its old data set while a snapshot arrives and replaces it
 /// only when the snapshot is complete; a corrupt snapshot (bad checksum) or an RDB version it
 /// cannot read (11) leaves the old data set in place and the link is retried. Driven by a
@@ -2743,13 +2788,7 @@ fn verdis_replica_keeps_old_data_until_a_good_snapshot_completes() {
         m.send(format!("+FULLRESYNC {REPLID_A} 0\r\n${}\r\n", rdb.len()).as_bytes());
         m.send(&rdb);
         // The replica gives up on this link and connects again.
-        let again = wait_until(soon(), || {
-            m.try_next(Instant::now()).is_none() && {
-                use std::io::Read;
-                let mut b = [0u8; 1];
-                matches!(m.stream.read(&mut b), Ok(0))
-            }
-        });
+        let again = wait_until(soon(), || m.closed_by_replica());
         assert!(again, "{what}: the replica kept the link{}", logs(&[&v]));
         assert_eq!(
             text(&c.cmd(&["GET", "old"])),
