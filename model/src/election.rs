@@ -830,47 +830,9 @@ mod tests {
 #[cfg(test)]
 mod measure {
     use super::*;
-    use stateright::Checker;
-    use std::time::Instant;
-
-    /// Prints the shortest Redis-semantics WAIT-loss example, step by step.
-    #[test]
-    #[ignore]
-    fn print_wait_loss_example() {
-        let c = ElectionModel::new(ElectionConfig {
-            fault_budget: 1,
-            ..ElectionConfig::default()
-        })
-        .checker()
-        .spawn_bfs()
-        .join();
-        let path = c
-            .discovery("Redis semantics: a WAIT-acknowledged write is lost")
-            .unwrap();
-        for (state, action) in path.into_vec() {
-            let nodes: Vec<String> = state
-                .nodes
-                .iter()
-                .map(|n| {
-                    format!(
-                        "{:?}/e{}/o{}/{:?}",
-                        n.role(),
-                        n.current_epoch(),
-                        n.repl_offset(),
-                        n.election()
-                    )
-                })
-                .collect();
-            println!(
-                "t={} acked={} wins={:?}\n   {:?}\n -> {:?}",
-                state.now_ms, state.acked_offset, state.wins, nodes, action
-            );
-        }
-    }
 
     /// Cross-check: every interleaving of deliveries, no faults (release: about 10 s each).
     #[test]
-    #[ignore]
     fn cross_check_with_free_reordering() {
         for safe_failover in [false, true] {
             let cfg = ElectionConfig {
@@ -885,61 +847,6 @@ mod measure {
                 liveness: true,
             };
             run_check(&cfg, &opts);
-        }
-    }
-
-    /// Prints the never-retry liveness counterexample.
-    #[test]
-    #[ignore]
-    fn print_never_retry_lasso() {
-        let m = ElectionModel::new(ElectionConfig {
-            fault_budget: 1,
-            planted_bug: Some(PlantedBug::NeverRetryElection),
-            ..ElectionConfig::default()
-        });
-        let r = crate::liveness::check_eventually(
-            &m,
-            |s| m.converged(s),
-            |s, a| m.fairness_class(s, a),
-            1_000_000,
-        );
-        let lasso = r.violation().unwrap();
-        for (a, s) in &lasso.prefix {
-            println!("{a:?} t={} votes={:?}", s.now_ms, s.votes);
-        }
-    }
-
-    /// Prints state counts and times (run in release with --ignored --nocapture).
-    #[test]
-    #[ignore]
-    fn measure_election_state_space() {
-        for (replicas, writes, budget, safe, free) in [
-            (3, 1, 1, true, false),
-            (3, 1, 2, true, false),
-            (3, 2, 1, true, false),
-        ] {
-            let cfg = ElectionConfig {
-                replicas,
-                writes,
-                fault_budget: budget,
-                safe_failover: safe,
-                planted_bug: None,
-                free_reordering: free,
-            };
-            let t = Instant::now();
-            let c = ElectionModel::new(cfg.clone())
-                .checker()
-                .threads(2)
-                .timeout(std::time::Duration::from_secs(40))
-                .spawn_dfs()
-                .join();
-            println!(
-                "{cfg:?}: unique {} states {} depth {} in {:?}",
-                c.unique_state_count(),
-                c.state_count(),
-                c.max_depth(),
-                t.elapsed()
-            );
         }
     }
 }
