@@ -1535,6 +1535,43 @@ fn replica_hides_expired_keys_until_the_master_deletes_them(master: Server) {
     assert_in_sync(&mut mc, &mut [&mut vc], &all);
 }
 
+/// Once promoted (REPLICAOF NO ONE), a replica expires keys itself: a key that expired while
+/// it was a replica (kept, hidden) is deleted by its own expiry, as on a promoted Redis
+/// replica of the same master.
+#[test]
+fn promoted_replica_expires_keys_itself_like_redis() {
+    let m = Server::verdis(MASTER);
+    let v = Server::verdis(&[]);
+    let r = Server::redis(&[]);
+    let all = [&m, &v, &r];
+    let (mut mc, mut vc, mut rc) = (m.conn(), v.conn(), r.conn());
+    replica_of(&mut vc, &m);
+    replica_of(&mut rc, &m);
+    wait_link_up(&mut vc, &all);
+    wait_link_up(&mut rc, &all);
+    ok(&mut mc, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut mc, &["SET", "short", "v", "PX", "200"]);
+    ok(&mut mc, &["SET", "long", "v"]);
+    wait_offsets_equal(&mut mc, &mut [&mut vc, &mut rc], &all);
+    std::thread::sleep(Duration::from_millis(400));
+    for c in [&mut vc, &mut rc] {
+        assert_eq!(
+            c.cmd(&["DBSIZE"]),
+            Frame::Integer(2),
+            "kept while a replica"
+        );
+        ok(c, &["REPLICAOF", "NO", "ONE"]);
+    }
+    for (name, c) in [("Verdis", &mut vc), ("Redis", &mut rc)] {
+        let expired = wait_until(soon(), || c.cmd(&["DBSIZE"]) == Frame::Integer(1));
+        assert!(
+            expired,
+            "the promoted {name} replica expired the key{}",
+            logs(&all)
+        );
+    }
+}
+
 /// A Verdis replica of a Verdis master hides expired keys and waits for the master's DEL.
 #[test]
 fn verdis_replica_of_verdis_hides_expired_keys_until_the_master_deletes_them() {
