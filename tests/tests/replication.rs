@@ -498,6 +498,110 @@ fn verdis_replica_of_redis_partial_resync_after_link_kill() {
     assert_eq!(text(&vc.cmd(&["GET", "while-down"])), "1");
 }
 
+/// Under a steady write load, the link between `master` and `replica` is killed five times
+/// (CLIENT KILL TYPE replica on the master): every reconnection is a partial resync, and once the load
+/// stops the digests and offsets are equal (Redis's replication-psync test, shortened).
+fn link_breaks_under_load(master: Server, replica: Server) {
+    let all = [&master, &replica];
+    let (mut mc, mut rc) = (master.conn(), replica.conn());
+    populate(&mut mc);
+    replica_of(&mut rc, &master);
+    wait_link_up(&mut rc, &all);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let kills = 5;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c = master.conn();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut batch = Vec::new();
+                for _ in 0..50 {
+                    i += 1;
+                    let key = format!("load:{}", i % 500);
+                    verdis_core::resp::encode_command(&["INCR", "load:counter"], &mut batch);
+                    verdis_core::resp::encode_command(&["SET", &key, &i.to_string()], &mut batch);
+                    if i % 7 == 0 {
+                        verdis_core::resp::encode_command(&["EXPIRE", &key, "100"], &mut batch);
+                    }
+                    if i % 11 == 0 {
+                        verdis_core::resp::encode_command(
+                            &["SELECT", &(i % 4).to_string()],
+                            &mut batch,
+                        );
+                    }
+                }
+                c.send_raw(&batch);
+                let replies = batch.windows(3).filter(|w| w == b"\r\n*").count() + 1;
+                for _ in 0..replies {
+                    c.read_frame();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        for k in 0..kills {
+            std::thread::sleep(Duration::from_millis(300));
+            let before = stat(&mut mc, "sync_partial_ok");
+            mc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+            let resynced = wait_until(soon(), || stat(&mut mc, "sync_partial_ok") > before);
+            if !resynced {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                panic!("kill {k}: no partial resync{}", logs(&all));
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    wait_link_up(&mut rc, &all);
+    assert_in_sync(&mut mc, &mut [&mut rc], &all);
+    assert_eq!(
+        stat(&mut mc, "sync_full"),
+        1,
+        "only the first sync was full"
+    );
+    assert_eq!(stat(&mut mc, "sync_partial_ok"), kills);
+}
+
+/// CLIENT KILL TYPE master on a Verdis replica closes its link to the master (reply 1, as
+/// on a Redis replica, whose CLIENT LIST shows that link with flags=M); the replica then
+/// resyncs partially.
+#[test]
+fn client_kill_type_master_on_verdis_replica_drops_the_link() {
+    let m = Server::redis(MASTER);
+    let v = Server::verdis(&[]);
+    let all = [&m, &v];
+    let (mut mc, mut vc) = (m.conn(), v.conn());
+    replica_of(&mut vc, &m);
+    wait_link_up(&mut vc, &all);
+    ok(&mut mc, &["SET", "k", "v"]);
+    assert_in_sync(&mut mc, &mut [&mut vc], &all);
+    let list = text(&vc.cmd(&["CLIENT", "LIST"]));
+    let killed = vc.cmd(&["CLIENT", "KILL", "TYPE", "master"]);
+    assert_eq!(killed, Frame::Integer(1), "CLIENT LIST before:\n{list}");
+    assert!(
+        list.lines().any(|l| l.contains(" flags=M ")),
+        "the master link in CLIENT LIST:\n{list}"
+    );
+    let resynced = wait_until(soon(), || stat(&mut mc, "sync_partial_ok") == 1);
+    assert!(resynced, "no partial resync{}", logs(&all));
+}
+
+/// Links between a Redis master and a Verdis replica broken under load resync partially.
+#[test]
+fn link_breaks_under_load_redis_to_verdis() {
+    link_breaks_under_load(Server::redis(MASTER), Server::verdis(&[]));
+}
+
+/// Links between a Verdis master and a Redis replica broken under load resync partially.
+#[test]
+fn link_breaks_under_load_verdis_to_redis() {
+    link_breaks_under_load(Server::verdis(MASTER), Server::redis(&[]));
+}
+
+/// Links between two Verdis nodes broken under load resync partially.
+#[test]
+fn link_breaks_under_load_verdis_to_verdis() {
+    link_breaks_under_load(Server::verdis(MASTER), Server::verdis(&[]));
+}
+
 /// `+CONTINUE <newid>`: with Redis master M, Redis replica R and Verdis replica V of M, R is
 /// promoted and V pointed at R: V resyncs partially and takes R's new replid, keeping M's as
 /// replid2.
