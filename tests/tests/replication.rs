@@ -520,10 +520,10 @@ fn link_breaks_under_load(master: Server, replica: Server) {
                     let key = format!("load:{}", i % 500);
                     verdis_core::resp::encode_command(&["INCR", "load:counter"], &mut batch);
                     verdis_core::resp::encode_command(&["SET", &key, &i.to_string()], &mut batch);
-                    if i % 7 == 0 {
+                    if i.is_multiple_of(7) {
                         verdis_core::resp::encode_command(&["EXPIRE", &key, "100"], &mut batch);
                     }
-                    if i % 11 == 0 {
+                    if i.is_multiple_of(11) {
                         verdis_core::resp::encode_command(
                             &["SELECT", &(i % 4).to_string()],
                             &mut batch,
