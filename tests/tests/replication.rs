@@ -1177,6 +1177,46 @@ fn redis_master_switches_over_to_verdis_replica_partially() {
     switchover_resyncs_partially(Server::redis(QUIET_MASTER), Server::verdis(QUIET_MASTER));
 }
 
+/// With requirepass on the master, replicas authenticate with masterauth in both
+/// directions (and with masteruser default); a wrong password keeps the link down.
+#[test]
+fn masterauth_against_requirepass_both_ways() {
+    let pass = ["--requirepass", "s3cret", "--repl-diskless-sync-delay", "0"];
+    for (m, r) in [
+        (
+            Server::verdis(&pass),
+            Server::redis(&["--masterauth", "s3cret"]),
+        ),
+        (
+            Server::redis(&pass),
+            Server::verdis(&["--masteruser", "default", "--masterauth", "s3cret"]),
+        ),
+    ] {
+        let all = [&m, &r];
+        let mut mc = m.conn();
+        ok(&mut mc, &["AUTH", "s3cret"]);
+        ok(&mut mc, &["SET", "k", "v"]);
+        let mut rc = r.conn();
+        replica_of(&mut rc, &m);
+        wait_link_up(&mut rc, &all);
+        assert_in_sync(&mut mc, &mut [&mut rc], &all);
+    }
+    let m = Server::verdis(&pass);
+    let r = Server::verdis(&["--masterauth", "wrong"]);
+    let mut rc = r.conn();
+    replica_of(&mut rc, &m);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        repl(&mut rc, "master_link_status"),
+        "down",
+        "{}",
+        logs(&[&m, &r])
+    );
+    let mut mc = m.conn();
+    ok(&mut mc, &["AUTH", "s3cret"]);
+    assert_eq!(repl(&mut mc, "connected_slaves"), "0");
+}
+
 /// A Verdis replica with replica-announce-ip and -port syncs from redis-server, which lists
 /// it under the announced address (INFO slave0 and ROLE).
 #[test]
