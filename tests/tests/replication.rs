@@ -2856,6 +2856,49 @@ fn info_replication_during_a_transfer_equals_redis() {
     );
 }
 
+/// slave_read_repl_offset counts the stream bytes read, slave_repl_offset the bytes of
+/// whole commands applied: with half a command received, a Verdis replica reports both as a
+/// Redis replica does.
+#[test]
+fn read_and_applied_offsets_with_half_a_command_like_redis() {
+    let session = |s: &Server| -> Vec<String> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port().to_string();
+        let mut c = s.conn();
+        ok(&mut c, &["REPLICAOF", "127.0.0.1", &port]);
+        let mut m = MasterSide::accept(&listener).expect("the replica connects");
+        m.handshake();
+        let rdb = minimal_rdb();
+        m.send(format!("+FULLRESYNC {REPLID_A} 100\r\n${}\r\n", rdb.len()).as_bytes());
+        m.send(&rdb);
+        m.send(b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n$1\r\nb");
+        let applied = wait_until(soon(), || text(&c.cmd(&["GET", "a"])) == "1");
+        std::thread::sleep(Duration::from_millis(200));
+        let out = vec![
+            format!("first command applied: {applied}"),
+            format!(
+                "slave_read_repl_offset:{}",
+                repl(&mut c, "slave_read_repl_offset")
+            ),
+            format!("slave_repl_offset:{}", repl(&mut c, "slave_repl_offset")),
+            format!("master_repl_offset:{}", repl(&mut c, "master_repl_offset")),
+        ];
+        ok(&mut c, &["REPLICAOF", "NO", "ONE"]);
+        out
+    };
+    let v = Server::verdis(&[]);
+    let r = Server::redis(&[]);
+    let (got, expected) = std::thread::scope(|sc| {
+        let redis = sc.spawn(|| session(&r));
+        (session(&v), redis.join().expect("the Redis side"))
+    });
+    assert!(
+        got == expected,
+        "Verdis differs from Redis:{}",
+        line_diff(&got, &expected)
+    );
+}
+
 /// A fresh node (a master with no history yet) pointed at a master sends the PSYNC a Redis
 /// node sends in the same state: its own replid and offset + 1 (Redis caches itself as the
 /// master to continue from), not `PSYNC ? -1`.
