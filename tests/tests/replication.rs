@@ -2818,13 +2818,21 @@ fn info_during_transfer(server: &Server, eof: bool) -> Vec<String> {
     ];
     // A node's own earlier replid, random, once it has one.
     let zero_id = "0".repeat(40);
-    let lines: Vec<String> = info_lines(&mut c, &blank)
+    let mut lines: Vec<String> = info_lines(&mut c, &blank)
         .into_iter()
         .map(|l| match l.strip_prefix("master_replid2:") {
             Some(id) if id != zero_id => "master_replid2:<own earlier replid>".to_string(),
             _ => l,
         })
         .collect();
+    let role = match c.cmd(&["ROLE"]) {
+        Frame::Array(mut parts) if parts.len() == 5 => {
+            parts[2] = Frame::Integer(0);
+            format!("ROLE (port blanked): {parts:?}")
+        }
+        other => format!("ROLE: {other:?}"),
+    };
+    lines.push(role);
     ok(&mut c, &["REPLICAOF", "NO", "ONE"]);
     if !during {
         return vec![format!("master_sync_read_bytes never 20: {lines:?}")];
@@ -2834,7 +2842,7 @@ fn info_during_transfer(server: &Server, eof: bool) -> Vec<String> {
 
 /// While a snapshot arrives, in either framing, a Verdis replica's INFO replication equals a
 /// Redis replica's in the same state, line for line (master_sync_total_bytes, _read_bytes,
-/// _left_bytes, _perc and the rest).
+/// _left_bytes, _perc and the rest), and so does ROLE (state `sync`).
 #[test]
 fn info_replication_during_a_transfer_equals_redis() {
     let v = Server::verdis(&[]);
