@@ -1,15 +1,16 @@
 //! End-to-end replication tests: real verdis-server and Debian redis-server 7.0.15 processes
 //! on loopback, in every direction. In file order:
-//! 1. a Verdis replica of a Redis master (full sync, stream, partial resync, `+CONTINUE
-//!    <newid>`);
+//! 1. a Verdis replica of a Redis master (full sync, stream, unsupported types, large
+//!    commands, partial resync, links broken under load, `+CONTINUE <newid>`);
 //! 2. a Redis replica of a Verdis master (both framings, partial resync, WAIT, INFO, ROLE),
 //!    and INFO replication compared with Redis's line for line;
 //! 3. Verdis only, or Verdis against Redis in the same role: chains, promotion, switchover,
-//!    legacy SYNC, PSYNC and REPLCONF errors, replies of a replica, expiry on replicas, the
-//!    propagated form of writes, PSYNC at the backlog edges, master restarts from RDB;
+//!    authentication, the diskless delay, legacy SYNC, PSYNC and REPLCONF errors,
+//!    repl-timeout, replies of a replica, expiry on replicas, the propagated form of writes,
+//!    the backlog, master restarts from RDB, writes during a full sync, stream forwarding;
 //! 4. a scripted master that drives Verdis's and Redis's replica side through the same
-//!    session and compares what they send (handshake, ACKs, reconnections), and the old
-//!    data set kept until a good snapshot completes;
+//!    session and compares what they send and report (handshake, ACKs, reconnections, INFO
+//!    during a transfer), replica restarts, and snapshots that fail or are abandoned;
 //! 5. mixed chains.
 //!
 //! The oracles are the ones Redis's own replication tests use: `DEBUG DIGEST` equal on master
