@@ -3140,6 +3140,45 @@ fn verdis_in_a_chain_follows_a_promoted_redis_and_its_sub_replica_continues() {
     assert_eq!(text(&sc.cmd(&["GET", "after-promotion"])), "1");
 }
 
+/// When a Verdis replica with a sub-replica full-syncs from a new master, the sub-replica is
+/// dropped and resyncs too: it ends with the new master's data and replid, never the old
+/// data plus the new stream.
+#[test]
+fn sub_replica_follows_its_masters_full_sync_to_a_new_master() {
+    let m1 = Server::redis(QUIET_MASTER);
+    let m2 = Server::redis(QUIET_MASTER);
+    let v = Server::verdis(MASTER);
+    let s = Server::redis(&[]);
+    let all = [&m1, &m2, &v, &s];
+    let (mut c1, mut c2, mut vc, mut sc) = (m1.conn(), m2.conn(), v.conn(), s.conn());
+    ok(&mut c1, &["SET", "from-m1", "1"]);
+    ok(&mut c2, &["SET", "from-m2", "1"]);
+    replica_of(&mut vc, &m1);
+    wait_link_up(&mut vc, &all);
+    replica_of(&mut sc, &v);
+    wait_link_up(&mut sc, &all);
+    assert_in_sync(&mut c1, &mut [&mut vc, &mut sc], &all);
+
+    replica_of(&mut vc, &m2);
+    let synced = wait_until(soon(), || stat(&mut c2, "sync_full") == 1);
+    assert!(synced, "V full-synced from M2{}", logs(&all));
+    wait_link_up(&mut vc, &all);
+    ok(&mut c2, &["SET", "after", "1"]);
+    let sub_caught_up = wait_until(soon(), || {
+        repl(&mut sc, "master_link_status") == "up"
+            && repl(&mut sc, "master_replid") == repl(&mut c2, "master_replid")
+    });
+    assert!(
+        sub_caught_up,
+        "S took M2's history: S replid {}, M2 replid {}{}",
+        repl(&mut sc, "master_replid"),
+        repl(&mut c2, "master_replid"),
+        logs(&all)
+    );
+    assert_in_sync(&mut c2, &mut [&mut vc, &mut sc], &all);
+    assert_eq!(sc.cmd(&["EXISTS", "from-m1"]), Frame::Integer(0));
+}
+
 /// Values of every RDB string encoding and size (small and large integers, leading zeros,
 /// binary bytes with CR LF and NUL, compressible and incompressible megabytes in the
 /// snapshot, 100 kB of them in the stream) through a full sync and the stream, Redis ->
