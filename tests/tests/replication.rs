@@ -2337,6 +2337,33 @@ fn writes_on_redis_during_full_sync_reach_verdis() {
     writes_during_full_sync_are_kept(Server::redis(MASTER), Server::verdis(&[]));
 }
 
+/// Two Redis replicas attaching to a Verdis master together (within one
+/// repl-diskless-sync-delay window) while writes go on both end with the master's data set.
+#[test]
+fn two_replicas_syncing_together_under_writes() {
+    let v = Server::verdis(&["--repl-diskless-sync-delay", "1"]);
+    let (r1, r2) = (Server::redis(&[]), Server::redis(&[]));
+    let all = [&v, &r1, &r2];
+    let (mut vc, mut c1, mut c2) = (v.conn(), r1.conn(), r2.conn());
+    fill(&mut vc, 20_000);
+    replica_of(&mut c1, &v);
+    assert_eq!(vc.cmd(&["INCR", "between"]), Frame::Integer(1));
+    replica_of(&mut c2, &v);
+    let mut writes = 0;
+    let synced = wait_until(soon(), || {
+        ok(&mut vc, &["SET", &format!("during:{writes}"), "x"]);
+        writes += 1;
+        [&mut c1, &mut c2].into_iter().all(|c| {
+            let all = info(c, "replication");
+            info_field(&all, "master_link_status").as_deref() == Some("up")
+                && info_field(&all, "master_sync_in_progress").as_deref() == Some("0")
+        })
+    });
+    assert!(synced, "both replicas synced{}", logs(&all));
+    assert_in_sync(&mut vc, &mut [&mut c1, &mut c2], &all);
+    assert_eq!(stat(&mut vc, "sync_full"), 2);
+}
+
 /// A Verdis replica forwards its master's stream to its own replicas byte for byte: a raw
 /// replica of the Verdis replica receives exactly what a raw replica of the Redis master
 /// receives (writes in several dbs, MULTI/EXEC, expiry DELs, REPLCONF GETACK from a WAIT).
