@@ -156,10 +156,9 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         i += 1;
     }
     set_generic(ctx, &args[1], &args[2], nx, xx, want_get, expire)?;
-    if let ExpireOpt::At(at) = expire {
-        if !is_pxat {
-            ctx.rewrite = Some(set_pxat_form(&args[1], &args[2], at));
-        }
+    let relative_expiry = matches!(expire, ExpireOpt::At(_)) && !is_pxat;
+    if let (true, ExpireOpt::At(at)) = (relative_expiry, expire) {
+        ctx.rewrite = Some(set_pxat_form(&args[1], &args[2], at));
     } else if want_get {
         // Replicas need no GET: Redis 7.0 drops that one argument from the propagated form.
         let mut form = args.to_vec();

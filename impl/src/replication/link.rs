@@ -15,7 +15,6 @@
 use super::{PeerOut, RdbJob};
 use crate::store::{unix_ms, Shared};
 use bytes::BytesMut;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -57,7 +56,7 @@ pub async fn serve_replica(
     node: NodeId,
     link: LinkId,
     mut rx: UnboundedReceiver<PeerOut>,
-    queued: Arc<AtomicU64>,
+    queued: Arc<super::outbuf::OutputAccount>,
     handle: Arc<crate::client::ClientHandle>,
 ) {
     let mut parser = RequestParser::new();
@@ -111,7 +110,7 @@ pub async fn serve_replica(
                     if wr.write_all(&b).await.is_err() {
                         break 'link;
                     }
-                    queued.fetch_sub(n, Ordering::Relaxed);
+                    queued.written(n);
                 }
                 Some(PeerOut::Rdb(job)) => {
                     let eof = job.eof_framing;

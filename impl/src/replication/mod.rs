@@ -19,6 +19,7 @@
 //! `$<len>` or `$EOF:` framing, stream, ACKs), `info` rendering below.
 
 pub mod link;
+pub mod outbuf;
 pub mod trace;
 pub mod upstream;
 
@@ -26,7 +27,6 @@ use crate::config::Config;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use verdis_core::repl::{
@@ -80,7 +80,7 @@ pub struct Peer {
     /// Legacy `SYNC`: no `+FULLRESYNC` line before the payload.
     pub legacy_sync: bool,
     /// Bytes queued and not yet written to the socket (output buffer accounting).
-    pub queued_bytes: Arc<AtomicU64>,
+    pub queued_bytes: Arc<outbuf::OutputAccount>,
     /// When the queue first went past the soft limit (unix ms).
     pub soft_limit_since_ms: Option<u64>,
 }
@@ -178,7 +178,7 @@ impl Replication {
                 peer.soft_limit_since_ms = None;
                 continue;
             }
-            let queued = peer.queued_bytes.load(Ordering::Relaxed);
+            let queued = peer.queued_bytes.pending();
             let over_hard = limit.hard_bytes > 0 && queued > limit.hard_bytes;
             let over_soft = limit.soft_bytes > 0 && queued > limit.soft_bytes;
             if !over_soft {
@@ -255,8 +255,7 @@ impl Replication {
             return;
         }
         if let PeerOut::Bytes(b) = &out {
-            peer.queued_bytes
-                .fetch_add(b.len() as u64, Ordering::Relaxed);
+            peer.queued_bytes.enqueued(b.len() as u64);
         }
         // A closed receiver means the task is ending; its exit reports the close.
         let _ = peer.tx.send(out);
@@ -457,7 +456,7 @@ pub async fn attach_replica(
     rbuf: bytes::BytesMut,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicU64::new(0));
+    let queued = Arc::new(outbuf::OutputAccount::new());
     client.handle.mark_replica();
     let handle = client.handle.clone();
     let (node, link) = {

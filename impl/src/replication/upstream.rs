@@ -236,6 +236,11 @@ pub async fn run(
                 }
             }
         }
+        // Read in large chunks: a large command split over many small reads would make the
+        // stream splitter re-read it many times.
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(256 * 1024);
+        }
         tokio::select! {
             msg = rx.recv() => match msg {
                 None | Some(ToMaster::Closed) => break 'link,
