@@ -54,6 +54,7 @@
 //! checked exactly by [`crate::liveness`] with [`ElectionModel::fairness_class`] and
 //! [`ElectionModel::converged`].
 
+use serde::Serialize;
 use stateright::{Model, Property};
 use std::collections::VecDeque;
 use verdis_core::cluster::{
@@ -62,16 +63,16 @@ use verdis_core::cluster::{
 };
 
 /// Index of the master that fails.
-const FAILING: usize = 0;
+pub const FAILING: usize = 0;
 /// Masters in the cluster (a majority of them must survive).
-const MASTERS: usize = 3;
+pub const MASTERS: usize = 3;
 /// The node timeout; any value gives the same graph, only the clock readings differ.
-const NODE_TIMEOUT_MS: u64 = 1000;
+pub const NODE_TIMEOUT_MS: u64 = 1000;
 /// The first slot of each master's range.
 const SHARD_FIRST_SLOTS: [u16; MASTERS] = [0, 5461, 10923];
 
 /// One configuration of the model.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ElectionConfig {
     /// Replicas of the failing master (1..=3).
     pub replicas: usize,
@@ -103,6 +104,21 @@ impl Default for ElectionConfig {
 #[derive(Clone, Debug)]
 pub struct ElectionModel {
     pub cfg: ElectionConfig,
+    /// Check only properties whose name contains one of these (all when empty).
+    pub only: Vec<String>,
+}
+
+/// Property names, for tests and the report.
+pub mod names {
+    pub const ELECTION_SAFETY: &str = "Election Safety: at most one winner per epoch";
+    pub const VOTE_SAFETY: &str = "Vote Safety: a master votes at most once per epoch";
+    pub const SLOT_SAFETY: &str = "Slot Safety: one owner per slot per configEpoch";
+    pub const ELECTED: &str = "A replica is elected";
+    pub const WON_AFTER_SPLIT: &str = "An election is won after a split vote";
+    pub const SAFE_FAILOVER_NO_LOSS: &str = "Safe failover: no WAIT-acknowledged write is lost";
+    pub const REDIS_WAIT_LOSS: &str = "Redis semantics: a WAIT-acknowledged write is lost";
+    pub const LIVENESS: &str =
+        "the failed master's shard gets exactly one new master that all nodes agree on (weak fairness)";
 }
 
 /// A vote as observed on the wire: `voter` sent AUTH_ACK for `epoch` to `candidate`.
@@ -187,10 +203,19 @@ fn id(index: usize) -> NodeId {
 impl ElectionModel {
     pub fn new(cfg: ElectionConfig) -> ElectionModel {
         assert!((1..=3).contains(&cfg.replicas), "1 to 3 replicas");
-        ElectionModel { cfg }
+        ElectionModel {
+            cfg,
+            only: Vec::new(),
+        }
     }
 
-    fn node_count(&self) -> usize {
+    /// Restricts the checked properties to those whose name contains one of `filters`.
+    pub fn only(mut self, filters: Vec<String>) -> ElectionModel {
+        self.only = filters;
+        self
+    }
+
+    pub fn node_count(&self) -> usize {
         MASTERS + self.cfg.replicas
     }
 
@@ -510,36 +535,29 @@ impl Model for ElectionModel {
         let mut properties = vec![
             // Two winners in one epoch would both claim the slots with the same configEpoch:
             // split brain (the reason for lastVoteEpoch and majority votes).
-            Property::always(
-                "Election Safety: at most one winner per epoch",
-                |_, s: &ElectionState| s.wins.windows(2).all(|w| w[0].epoch != w[1].epoch),
-            ),
+            Property::always(names::ELECTION_SAFETY, |_, s: &ElectionState| {
+                s.wins.windows(2).all(|w| w[0].epoch != w[1].epoch)
+            }),
             // A master that forgets its vote (not persisted before AUTH_ACK, or a missing
             // lastVoteEpoch check) lets two candidates reach a majority in one epoch.
-            Property::always(
-                "Vote Safety: a master votes at most once per epoch",
-                |_, s: &ElectionState| {
-                    s.votes
-                        .windows(2)
-                        .all(|w| (w[0].epoch, w[0].voter) != (w[1].epoch, w[1].voter))
-                },
-            ),
+            Property::always(names::VOTE_SAFETY, |_, s: &ElectionState| {
+                s.votes
+                    .windows(2)
+                    .all(|w| (w[0].epoch, w[0].voter) != (w[1].epoch, w[1].voter))
+            }),
             // Every node's slot table must agree on who holds a slot under a given configEpoch,
             // or two masters serve the same slot (the configEpoch collision hazard).
-            Property::always(
-                "Slot Safety: one owner per slot per configEpoch",
-                |m: &ElectionModel, s| m.one_owner_per_slot_epoch(s),
-            ),
-            // Non-vacuity: the scenario does reach an election.
-            Property::sometimes("A replica is elected", |_, s: &ElectionState| {
-                !s.wins.is_empty()
+            Property::always(names::SLOT_SAFETY, |m: &ElectionModel, s| {
+                m.one_owner_per_slot_epoch(s)
             }),
+            // Non-vacuity: the scenario does reach an election.
+            Property::sometimes(names::ELECTED, |_, s: &ElectionState| !s.wins.is_empty()),
         ];
         if self.cfg.fault_budget >= 2 {
             // Non-vacuity: the retry path after a split vote is exercised. A split needs two
             // faults (a timer firing early and a delayed request), so smaller budgets skip it.
             properties.push(Property::sometimes(
-                "An election is won after a split vote",
+                names::WON_AFTER_SPLIT,
                 |_, s: &ElectionState| won_after_split_vote(s),
             ));
         }
@@ -547,17 +565,20 @@ impl Model for ElectionModel {
             // Redis's WAIT counts acks only, so a replica that lacks an acknowledged write
             // can win (valkey#743); safe failover must close that hole.
             properties.push(Property::always(
-                "Safe failover: no WAIT-acknowledged write is lost",
+                names::SAFE_FAILOVER_NO_LOSS,
                 |_, s: &ElectionState| s.wins.iter().all(|w| w.offset >= s.acked_offset),
             ));
         } else {
             // Redis semantics: the hole exists; this example is the counterexample that
             // motivates safe failover (a stale replica wins, as in valkey#885 and valkey#743).
             properties.push(Property::sometimes(
-                "Redis semantics: a WAIT-acknowledged write is lost",
+                names::REDIS_WAIT_LOSS,
                 |_, s: &ElectionState| s.wins.iter().any(|w| w.offset < s.acked_offset),
             ));
         }
+        properties.retain(|p| {
+            self.only.is_empty() || self.only.iter().any(|o| p.name.contains(o.as_str()))
+        });
         properties
     }
 }

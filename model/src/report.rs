@@ -1,5 +1,11 @@
-//! Running the replication model: checks with a progress line and a summary, exact liveness,
-//! the Explorer, the generated report (docs/model/) and conformance traces.
+//! Running the models: checks with a progress line and a summary, exact liveness, the
+//! Explorer, the generated report (docs/model/) and conformance traces.
+//!
+//! The machinery is generic over [`Reported`] (a stateright `Model` that can name itself,
+//! filter its properties and describe its steps); this file holds it and the replication
+//! model's half, [`election`] the election model's half.
+
+pub mod election;
 
 use crate::liveness::{check_eventually, Outcome};
 use crate::replication::{
@@ -9,6 +15,8 @@ use crate::replication::{
 use serde::Serialize;
 use stateright::actor::ActorModelAction;
 use stateright::{Checker, Expectation, Model};
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use verdis_core::repl::{LinkPhase, PlantedBug, Role};
@@ -29,6 +37,75 @@ impl Default for RunOpts {
             threads: 2,
             properties: Vec::new(),
             progress: false,
+        }
+    }
+}
+
+/// What the report needs from a model beyond stateright's `Model`.
+pub trait Reported: Model {
+    /// The model's name in summaries and file names ("replication", "election").
+    const NAME: &'static str;
+    type Config: Serialize;
+    fn config(&self) -> &Self::Config;
+    /// Keeps only the properties whose name contains one of `filters` (all when empty).
+    fn only(self, filters: Vec<String>) -> Self;
+    /// One step in words; `before` is the state the action is taken in.
+    fn describe(&self, before: &Self::State, action: &Self::Action) -> String;
+    /// Mermaid participants as (id, label), in diagram order.
+    fn participants(&self) -> Vec<(String, String)>;
+    /// The same step as one Mermaid line (an arrow or a note, no trailing newline).
+    fn diagram_line(&self, before: &Self::State, action: &Self::Action) -> String;
+}
+
+impl Reported for ReplModel {
+    const NAME: &'static str = "replication";
+    type Config = ModelCfg;
+
+    fn config(&self) -> &ModelCfg {
+        &self.cfg
+    }
+
+    fn only(self, filters: Vec<String>) -> ReplModel {
+        ReplModel::only(self, filters)
+    }
+
+    fn describe(&self, _: &ReplState, action: &InnerAction) -> String {
+        format_action(action)
+    }
+
+    fn participants(&self) -> Vec<(String, String)> {
+        let mut out: Vec<_> = (0..self.cfg.node_count())
+            .map(|i| (format!("N{i}"), format!("node {i}")))
+            .collect();
+        out.push(("C".into(), "client".into()));
+        out
+    }
+
+    fn diagram_line(&self, _: &ReplState, action: &InnerAction) -> String {
+        let who = |id: usize| {
+            if id == self.cfg.client_id() {
+                "C".to_string()
+            } else {
+                format!("N{id}")
+            }
+        };
+        match action {
+            ActorModelAction::Deliver { src, dst, msg } => format!(
+                "    {}->>{}: {}",
+                who(usize::from(*src)),
+                who(usize::from(*dst)),
+                format_msg(msg).replace(';', ",")
+            ),
+            ActorModelAction::Timeout(id, t) => {
+                format!("    Note over {}: timer {:?}", who(usize::from(*id)), t)
+            }
+            ActorModelAction::Crash(id) => {
+                format!("    Note over {}: CRASH", who(usize::from(*id)))
+            }
+            ActorModelAction::Recover(id) => {
+                format!("    Note over {}: restart", who(usize::from(*id)))
+            }
+            other => format!("    Note over N0: {other:?}"),
         }
     }
 }
@@ -58,7 +135,8 @@ pub struct PropertyResult {
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckResult {
     pub model: String,
-    pub config: ModelCfg,
+    /// The checked configuration (the model's own config type, as JSON).
+    pub config: serde_json::Value,
     pub search: String,
     pub threads: usize,
     pub states: usize,
@@ -109,23 +187,34 @@ impl CheckResult {
 
 /// Checks the replication model for `cfg`.
 pub fn check_replication(cfg: &ModelCfg, opts: &RunOpts) -> CheckResult {
-    let model = cfg.clone().into_model().only(opts.properties.clone());
+    check(cfg.clone().into_model(), opts)
+}
+
+/// Checks `model` (only the properties `opts` names, all when none): DFS or BFS, a progress
+/// line on stderr, every discovered path re-validated by replay.
+pub fn check<M>(model: M, opts: &RunOpts) -> CheckResult
+where
+    M: Reported + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
+    M::Action: Clone + Debug + PartialEq,
+{
+    let model = model.only(opts.properties.clone());
     let start = Instant::now();
     let builder = model.checker().threads(opts.threads.max(1));
     if opts.bfs {
-        finish(cfg, opts, "bfs", builder.spawn_bfs(), start)
+        finish(opts, "bfs", builder.spawn_bfs(), start)
     } else {
-        finish(cfg, opts, "dfs", builder.spawn_dfs(), start)
+        finish(opts, "dfs", builder.spawn_dfs(), start)
     }
 }
 
-fn finish<C: Checker<ReplModel>>(
-    cfg: &ModelCfg,
-    opts: &RunOpts,
-    search: &str,
-    checker: C,
-    start: Instant,
-) -> CheckResult {
+fn finish<M, C>(opts: &RunOpts, search: &str, checker: C, start: Instant) -> CheckResult
+where
+    M: Reported,
+    M::State: Clone + Debug + Hash + PartialEq,
+    M::Action: Clone + Debug + PartialEq,
+    C: Checker<M>,
+{
     let mut last_print = Instant::now();
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(100));
@@ -157,7 +246,16 @@ fn finish<C: Checker<ReplModel>>(
             (Expectation::Eventually, None) => ("eventually", Status::Pass),
             (Expectation::Eventually, Some(_)) => ("eventually", Status::Violated),
         };
-        let actions: Vec<InnerAction> = path.map(|p| p.into_actions()).unwrap_or_default();
+        // (state before, action) for every step of the recorded path.
+        let steps: Vec<(M::State, M::Action)> = path
+            .map(|p| {
+                p.into_vec()
+                    .into_iter()
+                    .filter_map(|(s, a)| a.map(|a| (s, a)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let actions: Vec<M::Action> = steps.iter().map(|(_, a)| a.clone()).collect();
         // Re-validate the path by replaying it: every step enabled and taken, and the last
         // state violates (always) or satisfies (sometimes) the property.
         let revalidated = (!actions.is_empty()).then(|| {
@@ -170,14 +268,14 @@ fn finish<C: Checker<ReplModel>>(
             kind: kind.to_string(),
             revalidated,
             status,
-            steps: actions.iter().map(format_action).collect(),
-            mermaid: (!actions.is_empty()).then(|| mermaid(cfg, &actions)),
+            steps: steps.iter().map(|(s, a)| model.describe(s, a)).collect(),
+            mermaid: (!steps.is_empty()).then(|| mermaid(model, &steps)),
         });
     }
     let unique = checker.unique_state_count();
     CheckResult {
-        model: "replication".into(),
-        config: cfg.clone(),
+        model: M::NAME.into(),
+        config: serde_json::to_value(model.config()).unwrap_or_default(),
         search: search.into(),
         threads: opts.threads.max(1),
         states: checker.state_count(),
@@ -189,42 +287,15 @@ fn finish<C: Checker<ReplModel>>(
     }
 }
 
-/// A Mermaid sequence diagram of a path.
-pub fn mermaid(cfg: &ModelCfg, actions: &[InnerAction]) -> String {
+/// A Mermaid sequence diagram of a path given as (state before, action) steps.
+pub fn mermaid<M: Reported>(model: &M, steps: &[(M::State, M::Action)]) -> String {
     let mut out = String::from("sequenceDiagram\n");
-    for i in 0..cfg.node_count() {
-        out.push_str(&format!("    participant N{i} as node {i}\n"));
+    for (id, label) in model.participants() {
+        out.push_str(&format!("    participant {id} as {label}\n"));
     }
-    out.push_str("    participant C as client\n");
-    let who = |id: usize| {
-        if id == cfg.client_id() {
-            "C".to_string()
-        } else {
-            format!("N{id}")
-        }
-    };
-    for a in actions {
-        match a {
-            ActorModelAction::Deliver { src, dst, msg } => out.push_str(&format!(
-                "    {}->>{}: {}\n",
-                who(usize::from(*src)),
-                who(usize::from(*dst)),
-                format_msg(msg).replace(';', ",")
-            )),
-            ActorModelAction::Timeout(id, t) => out.push_str(&format!(
-                "    Note over {}: timer {:?}\n",
-                who(usize::from(*id)),
-                t
-            )),
-            ActorModelAction::Crash(id) => {
-                out.push_str(&format!("    Note over {}: CRASH\n", who(usize::from(*id))))
-            }
-            ActorModelAction::Recover(id) => out.push_str(&format!(
-                "    Note over {}: restart\n",
-                who(usize::from(*id))
-            )),
-            other => out.push_str(&format!("    Note over N0: {other:?}\n")),
-        }
+    for (before, action) in steps {
+        out.push_str(&model.diagram_line(before, action));
+        out.push('\n');
     }
     out
 }
@@ -232,7 +303,7 @@ pub fn mermaid(cfg: &ModelCfg, actions: &[InnerAction]) -> String {
 /// Result of the exact liveness check.
 #[derive(Clone, Debug, Serialize)]
 pub struct LivenessResult {
-    pub config: ModelCfg,
+    pub config: serde_json::Value,
     pub property: String,
     pub states: usize,
     pub edges: usize,
@@ -241,6 +312,10 @@ pub struct LivenessResult {
     pub outcome: String,
     pub lasso_prefix: Vec<String>,
     pub lasso_cycle: Vec<String>,
+    /// The lasso replayed through the model: the prefix reaches a state that is not
+    /// converged and is a deadlock there, or the cycle returns to it without converging.
+    pub revalidated: Option<bool>,
+    pub mermaid: Option<String>,
 }
 
 impl LivenessResult {
@@ -274,31 +349,111 @@ pub const LIVENESS_NAME: &str =
 /// Exact liveness under weak fairness: every fair execution reaches `converged`.
 pub fn liveness_replication(cfg: &ModelCfg) -> LivenessResult {
     let model = cfg.clone().into_model();
+    liveness(
+        &model,
+        LIVENESS_NAME,
+        |s| model.converged(s),
+        fairness_class,
+        3_000_000,
+    )
+}
+
+/// Exact liveness of `model` under weak fairness (see [`crate::liveness`]), with the lasso
+/// described, drawn and re-validated by replay.
+pub fn liveness<M, K>(
+    model: &M,
+    property: &str,
+    converged: impl Fn(&M::State) -> bool,
+    class: impl Fn(&M::State, &M::Action) -> Option<K>,
+    max_states: usize,
+) -> LivenessResult
+where
+    M: Reported,
+    M::State: Clone + Hash + Eq,
+    M::Action: Clone + PartialEq,
+    K: Clone + Hash + Eq,
+{
     let start = Instant::now();
-    let report = check_eventually(&model, |s| model.converged(s), fairness_class, 3_000_000);
-    let (outcome, prefix, cycle) = match &report.outcome {
-        Outcome::Holds => ("holds".to_string(), vec![], vec![]),
-        Outcome::Violated(l) => (
-            if l.is_deadlock() {
-                "violated (deadlock)".to_string()
-            } else {
-                "violated (fair cycle)".to_string()
-            },
-            l.prefix.iter().map(|(a, _)| format_action(a)).collect(),
-            l.cycle.iter().map(|(a, _)| format_action(a)).collect(),
-        ),
-        Outcome::Incomplete { reason } => (format!("incomplete: {reason}"), vec![], vec![]),
-    };
-    LivenessResult {
-        config: cfg.clone(),
-        property: LIVENESS_NAME.into(),
+    let report = check_eventually(model, &converged, class, max_states);
+    let mut result = LivenessResult {
+        config: serde_json::to_value(model.config()).unwrap_or_default(),
+        property: property.into(),
         states: report.states,
         edges: report.edges,
         seconds: start.elapsed().as_secs_f64(),
-        outcome,
-        lasso_prefix: prefix,
-        lasso_cycle: cycle,
+        outcome: String::new(),
+        lasso_prefix: vec![],
+        lasso_cycle: vec![],
+        revalidated: None,
+        mermaid: None,
+    };
+    match &report.outcome {
+        Outcome::Holds => result.outcome = "holds".into(),
+        Outcome::Incomplete { reason } => result.outcome = format!("incomplete: {reason}"),
+        Outcome::Violated(l) => {
+            result.outcome = if l.is_deadlock() {
+                "violated (deadlock)".into()
+            } else {
+                "violated (fair cycle)".into()
+            };
+            // (state before, action) for the prefix, then for the cycle.
+            let mut before = l.init.clone();
+            let mut steps = Vec::new();
+            for (a, s) in l.prefix.iter().chain(&l.cycle) {
+                steps.push((before, a.clone()));
+                before = s.clone();
+            }
+            let (prefix, cycle) = steps.split_at(l.prefix.len());
+            let describe = |v: &[(M::State, M::Action)]| -> Vec<String> {
+                v.iter().map(|(s, a)| model.describe(s, a)).collect()
+            };
+            result.lasso_prefix = describe(prefix);
+            result.lasso_cycle = describe(cycle);
+            result.mermaid = Some(mermaid(model, &steps));
+            result.revalidated = Some(lasso_replays(model, &converged, l));
+        }
     }
+    result
+}
+
+/// Whether a lasso replays: the prefix (from the initial state) ends in a state that is not
+/// converged, and either nothing can happen there (deadlock) or the cycle leads back to it
+/// through states that are not converged.
+fn lasso_replays<M>(
+    model: &M,
+    converged: impl Fn(&M::State) -> bool,
+    lasso: &crate::liveness::Lasso<M::State, M::Action>,
+) -> bool
+where
+    M: Model,
+    M::State: Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    let prefix: Vec<M::Action> = lasso.prefix.iter().map(|(a, _)| a.clone()).collect();
+    let Some(states) = replay_path(model, &prefix) else {
+        return false;
+    };
+    if states.iter().any(&converged) {
+        return false;
+    }
+    let Some(stuck) = states.last() else {
+        return false;
+    };
+    if lasso.cycle.is_empty() {
+        let mut enabled = Vec::new();
+        model.actions(stuck, &mut enabled);
+        return enabled
+            .into_iter()
+            .all(|a| model.next_state(stuck, a).is_none());
+    }
+    let mut state = stuck.clone();
+    for (a, _) in &lasso.cycle {
+        match step_if_enabled(model, &state, a) {
+            Some(next) if !converged(&next) => state = next,
+            _ => return false,
+        }
+    }
+    state == *stuck
 }
 
 /// Serves the Explorer (blocks forever).
@@ -424,24 +579,31 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// Replaces each violation's path with a shortest one: breadth-first, that property alone
-/// (discoveries of different properties overwrite each other's paths otherwise).
-pub fn minimise_counterexamples(cfg: &ModelCfg, res: &mut CheckResult) {
-    for p in res
-        .properties
-        .iter_mut()
-        .filter(|p| p.status == Status::Violated)
-    {
+/// Replaces each violation's path, and the example of each `sometimes` property named in
+/// `examples`, with a shortest one: breadth-first, that property alone (discoveries of
+/// different properties overwrite each other's paths otherwise). `make` builds the model.
+pub fn minimise_counterexamples<M>(make: impl Fn() -> M, res: &mut CheckResult, examples: &[&str])
+where
+    M: Reported + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
+    M::Action: Clone + Debug + PartialEq,
+{
+    for p in res.properties.iter_mut().filter(|p| {
+        p.status == Status::Violated
+            || (p.status == Status::Pass && examples.contains(&p.name.as_str()))
+    }) {
+        // One thread: only then is breadth-first search's first path a shortest one.
         let opts = RunOpts {
             bfs: true,
+            threads: 1,
             properties: vec![p.name.clone()],
             ..RunOpts::default()
         };
-        let short = check_replication(cfg, &opts);
+        let short = check(make(), &opts);
         if let Some(q) = short
             .properties
             .into_iter()
-            .find(|q| q.name == p.name && q.status == Status::Violated)
+            .find(|q| q.name == p.name && q.status == p.status)
         {
             if q.revalidated == Some(true) && q.steps.len() <= p.steps.len() {
                 *p = q;
@@ -450,75 +612,143 @@ pub fn minimise_counterexamples(cfg: &ModelCfg, res: &mut CheckResult) {
     }
 }
 
+/// One checked scenario of a report, with what it was expected to show.
 #[derive(Serialize)]
-struct ScenarioJson<'a> {
-    title: &'a str,
-    expect_violated: &'a [&'static str],
-    as_expected: bool,
-    check: &'a CheckResult,
-    liveness: Option<&'a LivenessResult>,
+pub struct ScenarioRun {
+    pub title: String,
+    /// Properties expected to be violated; the first must be.
+    pub expect_violated: Vec<&'static str>,
+    /// `sometimes` properties whose example is itself a counterexample worth showing (the
+    /// Redis-semantics WAIT loss), drawn like the violations.
+    pub shown_examples: Vec<&'static str>,
+    /// A deliberately broken variant (planted bug, FORCE): a `sometimes` may go unreached.
+    pub broken: bool,
+    /// The expected verdict of the exact liveness check, if it runs.
+    pub expect_live: Option<bool>,
+    pub as_expected: bool,
+    pub check: CheckResult,
+    pub liveness: Option<LivenessResult>,
+}
+
+impl ScenarioRun {
+    /// Judges `check` and `liveness` against the expectations.
+    pub fn new(
+        title: &str,
+        expect_violated: Vec<&'static str>,
+        shown_examples: Vec<&'static str>,
+        broken: bool,
+        check: CheckResult,
+        expect_live: Option<bool>,
+        liveness: Option<LivenessResult>,
+    ) -> ScenarioRun {
+        // Every violation must be expected, the first expected one must occur, every shown
+        // example must be found, and a `sometimes` may go unreached only in a broken variant.
+        let safety_ok = check.properties.iter().all(|p| match p.status {
+            Status::Violated => expect_violated.contains(&p.name.as_str()),
+            Status::Unreached => broken && !shown_examples.contains(&p.name.as_str()),
+            Status::Pass => true,
+        }) && expect_violated.first().is_none_or(|n| check.violated(n))
+            && check
+                .properties
+                .iter()
+                .all(|p| p.revalidated != Some(false));
+        let live_ok = match (&liveness, expect_live) {
+            (Some(l), Some(expect)) => l.holds() == expect && l.revalidated != Some(false),
+            (None, None) => true,
+            _ => false,
+        };
+        ScenarioRun {
+            title: title.into(),
+            expect_violated,
+            shown_examples,
+            broken,
+            expect_live,
+            as_expected: safety_ok && live_ok,
+            check,
+            liveness,
+        }
+    }
+}
+
+/// The replication scenarios, each checked and its counterexamples minimised.
+pub fn run_replication_scenarios(opts: &RunOpts) -> Vec<ScenarioRun> {
+    scenarios()
+        .into_iter()
+        .map(|sc| {
+            eprintln!("report: {}", sc.title);
+            let mut res = check_replication(&sc.cfg, opts);
+            minimise_counterexamples(|| sc.cfg.clone().into_model(), &mut res, &[]);
+            let live = sc.liveness.map(|_| liveness_replication(&sc.cfg));
+            let broken = !sc.expect_violated.is_empty() || sc.cfg.bug.is_some();
+            ScenarioRun::new(
+                sc.title,
+                sc.expect_violated,
+                vec![],
+                broken,
+                res,
+                sc.liveness,
+                live,
+            )
+        })
+        .collect()
 }
 
 /// Runs every scenario and writes `<out>/replication.md` and `<out>/replication.json`.
 /// Returns whether every scenario behaved as expected.
 pub fn write_replication_report(opts: &RunOpts, out: &str) -> std::io::Result<bool> {
+    let runs = run_replication_scenarios(opts);
+    write_report(out, "replication", "Replication model", &runs)
+}
+
+/// Writes `<out>/<stem>.md` and `<out>/<stem>.json` for `runs`; returns whether every
+/// scenario behaved as expected.
+pub fn write_report(
+    out: &str,
+    stem: &str,
+    heading: &str,
+    runs: &[ScenarioRun],
+) -> std::io::Result<bool> {
     std::fs::create_dir_all(out)?;
-    let mut md = String::from("# Replication model: generated report\n\nGenerated by `verdis-check report`; see docs/model.md for what the model and each property mean.\n\n");
-    let mut json = Vec::new();
-    let mut results = Vec::new();
-    let mut all = true;
-    for sc in scenarios() {
-        eprintln!("report: {}", sc.title);
-        let mut res = check_replication(
-            &sc.cfg,
-            &RunOpts {
-                progress: opts.progress,
-                ..opts.clone()
-            },
-        );
-        minimise_counterexamples(&sc.cfg, &mut res);
-        let live = sc.liveness.map(|_| liveness_replication(&sc.cfg));
-        // Every violation must be expected, the first expected one must occur, and a
-        // `sometimes` may go unreached only in a broken variant.
-        let safety_ok = res.properties.iter().all(|p| match p.status {
-            Status::Violated => sc.expect_violated.contains(&p.name.as_str()),
-            Status::Unreached => !sc.expect_violated.is_empty() || sc.cfg.bug.is_some(),
-            Status::Pass => true,
-        }) && sc.expect_violated.first().is_none_or(|n| res.violated(n));
-        let live_ok = match (&live, sc.liveness) {
-            (Some(l), Some(expect)) => l.holds() == expect,
-            _ => true,
-        };
-        let as_expected = safety_ok && live_ok;
-        all &= as_expected;
-        results.push((sc, res, live, as_expected));
-    }
+    std::fs::write(format!("{out}/{stem}.md"), render_markdown(heading, runs))?;
+    std::fs::write(
+        format!("{out}/{stem}.json"),
+        serde_json::to_string_pretty(runs).map_err(std::io::Error::other)?,
+    )?;
+    Ok(runs.iter().all(|r| r.as_expected))
+}
+
+/// The Markdown report: a summary table, then per scenario its configuration, figures,
+/// properties, liveness and every counterexample as steps and a Mermaid diagram.
+pub fn render_markdown(heading: &str, runs: &[ScenarioRun]) -> String {
+    let mut md = format!("# {heading}: generated report\n\nGenerated by `verdis-check report`; see docs/model.md for what the model and each property mean.\n\n");
     md.push_str("## Summary\n\n| scenario | as expected | unique states | max depth | time (s) | unique states/s |\n|---|---|---|---|---|---|\n");
-    for (sc, res, _, ok) in &results {
+    for r in runs {
+        let res = &r.check;
         md.push_str(&format!(
             "| {} | {} | {} | {} | {:.2} | {:.0} |\n",
-            sc.title,
-            if *ok { "yes" } else { "**NO**" },
+            r.title,
+            if r.as_expected { "yes" } else { "**NO**" },
             res.unique_states,
             res.max_depth,
             res.seconds,
             res.unique_states_per_second
         ));
     }
-    for (sc, res, live, ok) in &results {
+    for r in runs {
+        let res = &r.check;
         md.push_str(&format!(
             "\n## {}\n\nConfiguration: `{}`\n\n",
-            sc.title,
-            serde_json::to_string(&sc.cfg).unwrap_or_default()
+            r.title,
+            serde_json::to_string(&res.config).unwrap_or_default()
         ));
         md.push_str(&format!(
-            "{} states, {} unique, max depth {}, {:.2} s ({}, {} threads). Behaved as expected: {}.\n\n| property | kind | result |\n|---|---|---|\n",
-            res.states, res.unique_states, res.max_depth, res.seconds, res.search, res.threads, if *ok { "yes" } else { "NO" }
+            "{} states, {} unique, max depth {}, {:.2} s, {:.0} unique states/s ({}, {} threads). Behaved as expected: {}.\n\n| property | kind | result |\n|---|---|---|\n",
+            res.states, res.unique_states, res.max_depth, res.seconds, res.unique_states_per_second, res.search, res.threads, if r.as_expected { "yes" } else { "NO" }
         ));
         for p in &res.properties {
             md.push_str(&format!("| {} | {} | {:?} |\n", p.name, p.kind, p.status));
         }
-        if let Some(l) = live {
+        if let Some(l) = &r.liveness {
             md.push_str(&format!(
                 "\nLiveness ({}): **{}** ({} states, {} edges, {:.2} s)\n",
                 l.property, l.outcome, l.states, l.edges, l.seconds
@@ -532,13 +762,26 @@ pub fn write_replication_report(opts: &RunOpts, out: &str) -> std::io::Result<bo
                 for s in &l.lasso_cycle {
                     md.push_str(&format!("- `{s}`\n"));
                 }
+                if l.lasso_cycle.is_empty() {
+                    md.push_str("- nothing (deadlock: no step is enabled)\n");
+                }
+                md.push_str(&format!(
+                    "\nRe-validated by replay: {}.\n",
+                    if l.revalidated == Some(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                ));
+                if let Some(m) = &l.mermaid {
+                    md.push_str(&format!("\n```mermaid\n{m}```\n"));
+                }
             }
         }
-        for p in res
-            .properties
-            .iter()
-            .filter(|p| p.status == Status::Violated)
-        {
+        for p in res.properties.iter().filter(|p| {
+            p.status == Status::Violated
+                || (p.status == Status::Pass && r.shown_examples.contains(&p.name.as_str()))
+        }) {
             md.push_str(&format!("\n### Counterexample: {}\n\n", p.name));
             for (i, s) in p.steps.iter().enumerate() {
                 md.push_str(&format!("{}. `{}`\n", i + 1, s));
@@ -552,21 +795,7 @@ pub fn write_replication_report(opts: &RunOpts, out: &str) -> std::io::Result<bo
             }
         }
     }
-    for (sc, res, live, ok) in &results {
-        json.push(ScenarioJson {
-            title: sc.title,
-            expect_violated: &sc.expect_violated,
-            as_expected: *ok,
-            check: res,
-            liveness: live.as_ref(),
-        });
-    }
-    std::fs::write(format!("{out}/replication.md"), md)?;
-    std::fs::write(
-        format!("{out}/replication.json"),
-        serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?,
-    )?;
-    Ok(all)
+    md
 }
 
 // ----- traces ----------------------------------------------------------------------------------
@@ -603,11 +832,13 @@ pub struct TraceStep {
     pub after: Vec<Observed>,
 }
 
+/// One exported path: the configuration, then each externally drivable step with the
+/// observable state after it.
 #[derive(Clone, Debug, Serialize)]
-pub struct Trace {
+pub struct Trace<C = ModelCfg, S = TraceStep> {
     pub name: String,
-    pub config: ModelCfg,
-    pub steps: Vec<TraceStep>,
+    pub config: C,
+    pub steps: Vec<S>,
 }
 
 pub fn observe(model: &ReplModel, s: &ReplState) -> Vec<Observed> {
@@ -649,25 +880,7 @@ pub fn observe(model: &ReplModel, s: &ReplState) -> Vec<Observed> {
 /// Replays `actions` from the initial state and returns the trace, or an error if any step is
 /// not enabled or not taken (the re-validation every exported path goes through).
 pub fn replay(model: &ReplModel, name: &str, actions: &[InnerAction]) -> Result<Trace, String> {
-    let mut state = model
-        .init_states()
-        .into_iter()
-        .next()
-        .ok_or("no initial state")?;
-    let mut steps = Vec::new();
-    for (i, a) in actions.iter().enumerate() {
-        let mut enabled = Vec::new();
-        model.actions(&state, &mut enabled);
-        if !enabled.contains(a) {
-            return Err(format!(
-                "{name}: step {} ({}) is not enabled",
-                i + 1,
-                format_action(a)
-            ));
-        }
-        state = model
-            .next_state(&state, a.clone())
-            .ok_or_else(|| format!("{name}: step {} ({}) is ignored", i + 1, format_action(a)))?;
+    let steps = replay_steps(model, name, actions, |_, a, after| {
         let (msg, timer) = match a {
             ActorModelAction::Deliver { msg, .. } => (Some(msg.clone()), None),
             ActorModelAction::Timeout(_, t) => (None, Some(*t)),
@@ -682,16 +895,16 @@ pub fn replay(model: &ReplModel, name: &str, actions: &[InnerAction]) -> Result<
             ActorModelAction::Recover(id) => ("restart", None, Some(usize::from(*id))),
             _ => ("other", None, None),
         };
-        steps.push(TraceStep {
+        TraceStep {
             action: format_action(a),
             kind: kind.into(),
             src,
             dst,
             msg,
             timer,
-            after: observe(model, &state),
-        });
-    }
+            after: observe(model, after),
+        }
+    })?;
     Ok(Trace {
         name: name.into(),
         config: model.cfg.clone(),
@@ -699,23 +912,84 @@ pub fn replay(model: &ReplModel, name: &str, actions: &[InnerAction]) -> Result<
     })
 }
 
+/// Replays `actions` from the initial state, turning each step into `step(before, action,
+/// after)`; an error names the first step that is not enabled or is ignored.
+pub fn replay_steps<M, T>(
+    model: &M,
+    name: &str,
+    actions: &[M::Action],
+    mut step: impl FnMut(&M::State, &M::Action, &M::State) -> T,
+) -> Result<Vec<T>, String>
+where
+    M: Reported,
+    M::Action: Clone + PartialEq,
+{
+    let mut state = model
+        .init_states()
+        .into_iter()
+        .next()
+        .ok_or("no initial state")?;
+    let mut steps = Vec::new();
+    for (i, a) in actions.iter().enumerate() {
+        let Some(next) = step_if_enabled(model, &state, a) else {
+            return Err(format!(
+                "{name}: step {} ({}) is not enabled or is ignored",
+                i + 1,
+                model.describe(&state, a)
+            ));
+        };
+        steps.push(step(&state, a, &next));
+        state = next;
+    }
+    Ok(steps)
+}
+
 /// Replays `actions` from the initial state; the last state, or `None` if a step is not
 /// enabled or is ignored.
-pub fn replay_states(model: &ReplModel, actions: &[InnerAction]) -> Option<ReplState> {
-    let mut state = model.init_states().into_iter().next()?;
+pub fn replay_states<M>(model: &M, actions: &[M::Action]) -> Option<M::State>
+where
+    M: Model,
+    M::Action: Clone + PartialEq,
+{
+    replay_path(model, actions)?.pop()
+}
+
+/// Replays `actions` from the initial state; every state on the way (the initial one first),
+/// or `None` if a step is not enabled or is ignored.
+pub fn replay_path<M>(model: &M, actions: &[M::Action]) -> Option<Vec<M::State>>
+where
+    M: Model,
+    M::Action: Clone + PartialEq,
+{
+    let mut states = vec![model.init_states().into_iter().next()?];
     for a in actions {
-        let mut enabled = Vec::new();
-        model.actions(&state, &mut enabled);
-        if !enabled.contains(a) {
-            return None;
-        }
-        state = model.next_state(&state, a.clone())?;
+        let next = step_if_enabled(model, states.last()?, a)?;
+        states.push(next);
     }
-    Some(state)
+    Some(states)
+}
+
+/// The state after `action`, if it is enabled in `state` and not ignored.
+fn step_if_enabled<M>(model: &M, state: &M::State, action: &M::Action) -> Option<M::State>
+where
+    M: Model,
+    M::Action: Clone + PartialEq,
+{
+    let mut enabled = Vec::new();
+    model.actions(state, &mut enabled);
+    if !enabled.contains(action) {
+        return None;
+    }
+    model.next_state(state, action.clone())
 }
 
 /// Deterministic pseudo-random walk (xorshift) of at most `max_steps` taken actions.
-pub fn random_walk(model: &ReplModel, seed: u64, max_steps: usize) -> Vec<InnerAction> {
+pub fn random_walk<M>(model: &M, seed: u64, max_steps: usize) -> Vec<M::Action>
+where
+    M: Model,
+    M::State: Clone,
+    M::Action: Clone,
+{
     let mut rng = seed.max(1);
     let mut state = match model.init_states().into_iter().next() {
         Some(s) => s,
@@ -742,10 +1016,20 @@ pub fn random_walk(model: &ReplModel, seed: u64, max_steps: usize) -> Vec<InnerA
     path
 }
 
-/// Exports the `sometimes` examples of `cfg` plus random walks, each re-validated by replay
-/// against a fresh model before it is written.
-pub fn write_replication_traces(cfg: &ModelCfg, count: usize, out: &str) -> Result<usize, String> {
-    let model = cfg.clone().into_model();
+/// Up to `count` paths of `model`: an example of each `sometimes` property (depth-first on
+/// `fresh`, a copy of `model`, until every one has an example), then random walks. Each goes
+/// through `to_trace`, which must re-validate it by replay.
+pub fn collect_traces<M, T>(
+    model: &M,
+    fresh: M,
+    count: usize,
+    to_trace: impl Fn(&str, &[M::Action]) -> Result<T, String>,
+) -> Result<Vec<T>, String>
+where
+    M: Reported + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
+    M::Action: Clone + Debug + PartialEq,
+{
     let sometimes: std::collections::BTreeSet<&'static str> = model
         .properties()
         .iter()
@@ -753,9 +1037,7 @@ pub fn write_replication_traces(cfg: &ModelCfg, count: usize, out: &str) -> Resu
         .map(|p| p.name)
         .collect();
     // Depth-first until every `sometimes` has an example (no need to finish the space).
-    let checker = cfg
-        .clone()
-        .into_model()
+    let checker = fresh
         .checker()
         .threads(2)
         .finish_when(stateright::HasDiscoveries::AllOf(sometimes.clone()))
@@ -767,19 +1049,34 @@ pub fn write_replication_traces(cfg: &ModelCfg, count: usize, out: &str) -> Resu
             break;
         }
         if let Some(path) = checker.discovery(name) {
-            traces.push(replay(&model, name, &path.into_actions())?);
+            traces.push(to_trace(name, &path.into_actions())?);
         }
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     while traces.len() < count {
         seed = seed.wrapping_add(0x9e37_79b9);
-        let walk = random_walk(&model, seed, 60);
-        traces.push(replay(&model, &format!("random walk {seed:x}"), &walk)?);
+        let walk = random_walk(model, seed, 60);
+        traces.push(to_trace(&format!("random walk {seed:x}"), &walk)?);
     }
+    Ok(traces)
+}
+
+/// Writes `value` as pretty JSON to `out`, creating its directory.
+pub fn write_json(out: &str, value: &impl Serialize) -> Result<(), String> {
     if let Some(dir) = std::path::Path::new(out).parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    let json = serde_json::to_string_pretty(&traces).map_err(|e| e.to_string())?;
-    std::fs::write(out, json).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    std::fs::write(out, json).map_err(|e| e.to_string())
+}
+
+/// Exports the `sometimes` examples of `cfg` plus random walks, each re-validated by replay
+/// against a fresh model before it is written.
+pub fn write_replication_traces(cfg: &ModelCfg, count: usize, out: &str) -> Result<usize, String> {
+    let model = cfg.clone().into_model();
+    let traces = collect_traces(&model, cfg.clone().into_model(), count, |name, actions| {
+        replay(&model, name, actions)
+    })?;
+    write_json(out, &traces)?;
     Ok(traces.len())
 }

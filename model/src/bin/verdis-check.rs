@@ -11,6 +11,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 use verdis_core::repl::PlantedBug;
+use verdis_model::election::ElectionConfig;
 use verdis_model::replication::{ModelCfg, SwitchoverCfg};
 use verdis_model::report;
 
@@ -46,8 +47,10 @@ enum Cmd {
     Traces {
         #[command(flatten)]
         opts: Opts,
-        #[arg(long, default_value = "docs/model/traces.json")]
-        out: String,
+        /// Output file [default: docs/model/traces.json, or docs/model/election-traces.json
+        /// for --model election].
+        #[arg(long)]
+        out: Option<String>,
         /// Number of traces (one per property example/counterexample, then random walks).
         #[arg(long, default_value_t = 8)]
         count: usize,
@@ -157,6 +160,17 @@ impl Opts {
         }
     }
 
+    fn election_cfg(&self) -> ElectionConfig {
+        ElectionConfig {
+            replicas: usize::from(self.replicas),
+            writes: u64::from(self.writes),
+            fault_budget: self.faults,
+            safe_failover: self.safe_failover,
+            planted_bug: None,
+            free_reordering: false,
+        }
+    }
+
     fn run_opts(&self) -> report::RunOpts {
         report::RunOpts {
             bfs: self.search == Search::Bfs,
@@ -184,14 +198,7 @@ fn main() -> ExitCode {
                 }
             }
             ModelName::Election => {
-                let cfg = verdis_model::election::ElectionConfig {
-                    replicas: usize::from(opts.replicas),
-                    writes: u64::from(opts.writes),
-                    fault_budget: opts.faults,
-                    safe_failover: opts.safe_failover,
-                    planted_bug: None,
-                    free_reordering: false,
-                };
+                let cfg = opts.election_cfg();
                 let run = verdis_model::election::CheckOpts {
                     threads: opts.threads,
                     bfs: opts.search == Search::Bfs,
@@ -209,18 +216,17 @@ fn main() -> ExitCode {
                 report::explore_replication(opts.repl_cfg(), port);
                 ExitCode::SUCCESS
             }
-            ModelName::Election => unsupported("explore", opts.model),
+            ModelName::Election => {
+                report::election::explore(opts.election_cfg(), port);
+                ExitCode::SUCCESS
+            }
         },
         Cmd::Report { opts, out } => match opts.model {
             ModelName::Replication => {
                 match report::write_replication_report(&opts.run_opts(), &out) {
                     Ok(all_pass) => {
                         println!("wrote {out}/replication.md and {out}/replication.json");
-                        if all_pass {
-                            ExitCode::SUCCESS
-                        } else {
-                            ExitCode::FAILURE
-                        }
+                        verdict(all_pass)
                     }
                     Err(e) => {
                         eprintln!("report: {e}");
@@ -228,27 +234,52 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            ModelName::Election => unsupported("report", opts.model),
-        },
-        Cmd::Traces { opts, out, count } => match opts.model {
-            ModelName::Replication => {
-                match report::write_replication_traces(&opts.repl_cfg(), count, &out) {
-                    Ok(n) => {
-                        println!("wrote {n} re-validated traces to {out}");
-                        ExitCode::SUCCESS
+            ModelName::Election => {
+                match report::election::write_report_files(&opts.run_opts(), &out) {
+                    Ok(all_pass) => {
+                        println!(
+                            "wrote {out}/election.md, {out}/election.json and {out}/election-traces.json"
+                        );
+                        verdict(all_pass)
                     }
                     Err(e) => {
-                        eprintln!("traces: {e}");
+                        eprintln!("report: {e}");
                         ExitCode::FAILURE
                     }
                 }
             }
-            ModelName::Election => unsupported("traces", opts.model),
         },
+        Cmd::Traces { opts, out, count } => {
+            let written = match opts.model {
+                ModelName::Replication => {
+                    let out = out.unwrap_or_else(|| "docs/model/traces.json".into());
+                    report::write_replication_traces(&opts.repl_cfg(), count, &out)
+                        .map(|n| (n, out))
+                }
+                ModelName::Election => {
+                    let out = out.unwrap_or_else(|| "docs/model/election-traces.json".into());
+                    report::election::write_traces(&opts.election_cfg(), count, &out)
+                        .map(|n| (n, out))
+                }
+            };
+            match written {
+                Ok((n, out)) => {
+                    println!("wrote {n} re-validated traces to {out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("traces: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
-fn unsupported(cmd: &str, model: ModelName) -> ExitCode {
-    eprintln!("`{cmd}` does not support --model {model:?} yet");
-    ExitCode::FAILURE
+fn verdict(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
