@@ -6,10 +6,23 @@
 //! on a shared machine are noisy, ratios measured back to back much less so.
 //!
 //! ```text
-//! verdis-bench [--rounds N] [--smoke] [--out docs/performance.md] [--only fig1,fig2]
+//! verdis-bench [--rounds N] [--smoke] [--out docs/performance.md] [--only set_get,ceiling,memory,repl_writes,propagation,full_sync,partial_resync,checker]
 //! ```
-//! `--smoke` uses tiny counts and one round (CI runs it so the harness cannot rot);
-//! `--out` rewrites the Markdown report with the figures, the commands and the machine.
+//! `--smoke` uses tiny counts and one round (CI runs it so the harness cannot rot: it checks
+//! that every figure runs and yields numbers, not that targets are met);
+//! `--out` rewrites the Markdown report with the figures, the commands, the method and the
+//! machine.
+//!
+//! Modules: the throughput and memory figures are here; `replication` holds the replication
+//! figures, `net` the raw replica links, paced writers and link-cutting proxy they use, and
+//! `checker` the model checker figure.
+
+#[path = "../bench/checker.rs"]
+mod checker;
+#[path = "../bench/net.rs"]
+mod net;
+#[path = "../bench/replication.rs"]
+mod replication;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -127,15 +140,21 @@ struct BenchLine {
     p99_ms: f64,
 }
 
-fn redis_benchmark(port: u16, args: &[&str]) -> Vec<BenchLine> {
+fn redis_benchmark(port: u16, args: &[&str]) -> Result<Vec<BenchLine>, String> {
     let out = Command::new(require_program("redis-benchmark"))
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--csv"])
         .args(args)
         .output()
-        .expect("run redis-benchmark");
-    assert!(out.status.success(), "redis-benchmark failed: {out:?}");
+        .map_err(|e| format!("run redis-benchmark: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "redis-benchmark failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
+    Ok(stdout
         .lines()
         .skip(1)
         .filter_map(|l| {
@@ -149,7 +168,7 @@ fn redis_benchmark(port: u16, args: &[&str]) -> Vec<BenchLine> {
                 p99_ms: f.get(6)?.parse().ok()?,
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Resident memory of a process, from /proc.
@@ -227,7 +246,7 @@ fn bench_set_get(o: &Opts, rows: &mut Vec<Row>, pipeline: u32, size: u32, target
     let servers = [start(Kind::Verdis), start(Kind::Redis)];
     for round in 0..o.rounds {
         for s in &servers {
-            let lines = redis_benchmark(s.port, &args);
+            let lines = redis_benchmark(s.port, &args).unwrap_or_else(|e| panic!("{e}"));
             for l in lines {
                 match l.test.as_str() {
                     "SET" => {
@@ -284,7 +303,7 @@ fn bench_ceiling(o: &Opts, rows: &mut Vec<Row>) {
     let servers = [start(Kind::Verdis), start(Kind::Redis)];
     for _ in 0..o.rounds {
         for s in &servers {
-            let lines = redis_benchmark(s.port, &args);
+            let lines = redis_benchmark(s.port, &args).unwrap_or_else(|e| panic!("{e}"));
             let ping = lines.iter().find(|l| l.test == "PING_MBULK").map(|l| l.rps);
             let get = lines.iter().find(|l| l.test == "GET").map(|l| l.rps);
             if let (Some(p), Some(g)) = (ping, get) {
@@ -357,15 +376,75 @@ fn machine() -> String {
 }
 
 fn fmt_value(v: f64, unit: &str) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
     match unit {
         "bytes" => format!("{:.1} MiB", v / (1024.0 * 1024.0)),
+        "KiB" => format!("{:.1} KiB", v / 1024.0),
         "requests/s" => format!("{:.0}", v),
         "fraction" => format!("{v:.3}"),
+        "own ratio" => format!("{v:.4}"),
+        "count" => format!("{v:.0}"),
+        "µs" => format!("{v:.0} µs"),
+        "ms" => format!("{v:.3} ms"),
+        "s" => format!("{v:.3} s"),
         _ => format!("{v:.3}"),
     }
 }
 
-fn report(rows: &[Row], o: &Opts) -> String {
+/// Units whose rows compare each server with a target of its own, not Verdis with Redis.
+fn per_server(unit: &str) -> bool {
+    matches!(unit, "fraction" | "own ratio" | "count")
+}
+
+/// How each figure is measured, for the report.
+const METHOD: &str = "\
+- Every figure starts both servers with the same options and runs the same load against each; \
+  rounds alternate Verdis and Redis (A B A B ...) and a figure's ratio is the median of the \
+  per-round ratios Verdis / Redis, with the smallest and largest. A round that fails (a bad \
+  reply, a wait past its deadline) is listed under Errors and leaves no number behind.
+- Replication figures use the same topology for both: a master with `--repl-diskless-sync yes \
+  --repl-diskless-sync-delay 0`, replicas with `--repl-diskless-load on-empty-db` (both load \
+  the snapshot from the socket), all on loopback.
+- Writes with 2 replicas: redis-benchmark's SET figure against the master; after each run the \
+  bench polls until both replicas' `master_repl_offset` reaches the master's, so a master that \
+  defers its stream cannot look faster, and also reports the writes per second counted up to \
+  that moment.
+- Propagation delay: a writer thread sends `SET pd:<seq> <µs since start>` in pipelined batches \
+  paced by the clock (50k writes/s; each batch carries the time just before it is written). \
+  Instead of polling a replica (whose resolution would be a round trip), the bench attaches its \
+  own replica link to the master (`REPLCONF capa eof capa psync2`, `PSYNC ? -1`, the snapshot \
+  skipped, then `REPLCONF ACK` each second) and timestamps each SET as it is read off the \
+  socket: the delay is what the master adds between accepting a write and putting it on the \
+  replication link, the part that differs between the two masters. The first tenth of the \
+  samples is dropped as warm-up; p50 and p99 of the rest are reported.
+- Full sync: the master is loaded once with pipelined SETs; each round starts a fresh, empty \
+  replica and times REPLICAOF until INFO replication shows `master_link_status:up` and \
+  `master_sync_in_progress:0` (polled every 5 ms), then checks DBSIZE is equal on both. \
+  Meanwhile one connection sends `SET stall <i>` one at a time to the master; its worst latency \
+  between REPLICAOF and link up is the write stall.
+- Partial resync: the replica reaches its master through a TCP proxy in the bench. With a \
+  writer at 10k writes/s, the proxy closes the link and refuses connections for 1 s, then \
+  lets the replica back and counts the bytes the master sends after `+CONTINUE`. The replica \
+  lacked (the master's final `master_repl_offset` - (its PSYNC offset - 1)) bytes once the \
+  writer stops and offsets are equal; the ratio of the two is 1.00 when exactly the missing \
+  stream was sent. A `+FULLRESYNC` on the new link or a higher `sync_full` counts as a full \
+  sync. The catch-up time runs from the link's return to the replica's offset reaching the \
+  master's offset at that moment, so it includes each replica's own reconnect delay.
+- Model checker: `verdis-check check` (default configuration) run once as a child process; \
+  wall time from spawn to exit, unique states per second as the checker reports it, peak \
+  memory from the child's VmHWM in /proc, polled every 20 ms until it exits.
+- `--smoke` runs every figure once with tiny counts (20k keys, 0.3 s of load, a 0.3 s cut, a \
+  small checker configuration): it shows the harness works, not whether targets are met.
+";
+
+fn report(
+    rows: &[Row],
+    checker: Option<&checker::CheckerFigure>,
+    errors: &[String],
+    o: &Opts,
+) -> String {
     let commit = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -403,7 +482,7 @@ fn report(rows: &[Row], o: &Opts) -> String {
     for r in rows {
         let ratios = r.series.ratios();
         let (lo, hi) = min_max(&ratios);
-        let ratio = if r.unit == "fraction" {
+        let ratio = if per_server(&r.unit) {
             "n/a".to_string()
         } else {
             format!("{:.2} ({lo:.2}..{hi:.2})", median(&ratios))
@@ -422,7 +501,34 @@ fn report(rows: &[Row], o: &Opts) -> String {
             }
         );
     }
-    let _ = writeln!(md, "\n## Commands\n");
+    if let Some(c) = checker {
+        let _ = writeln!(md, "\n## Model checker\n");
+        let _ = writeln!(md, "`{}` (no Redis counterpart).\n", c.command);
+        let _ = writeln!(md, "| measure | value | target | met |");
+        let _ = writeln!(md, "|---|---|---|---|");
+        for l in &c.lines {
+            let met = match l.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "n/a",
+            };
+            let _ = writeln!(md, "| {} | {} | {} | {met} |", l.what, l.value, l.target);
+        }
+    }
+    if !errors.is_empty() {
+        let _ = writeln!(md, "\n## Errors\n");
+        for e in errors {
+            let _ = writeln!(md, "- {e}");
+        }
+    }
+    let _ = writeln!(md, "\n## Method\n\n{METHOD}");
+    let _ = writeln!(md, "## Commands\n");
+    let _ = writeln!(
+        md,
+        "Replication figures: masters get `{}`, replicas `{}`.\n",
+        replication::MASTER.join(" "),
+        replication::REPLICA.join(" ")
+    );
     let mut seen = Vec::new();
     for r in rows {
         if !seen.contains(&r.command) {
@@ -442,7 +548,16 @@ fn main() {
     bench_set_get(&o, &mut rows, 1, 3, 0.97);
     bench_ceiling(&o, &mut rows);
     bench_memory(&o, &mut rows);
-    let md = report(&rows, &o);
+    let mut errors = Vec::new();
+    replication::bench_replicated_writes(&o, &mut rows, &mut errors);
+    replication::bench_propagation(&o, &mut rows, &mut errors);
+    replication::bench_full_sync(&o, &mut rows, &mut errors);
+    replication::bench_partial_resync(&o, &mut rows, &mut errors);
+    let checker = checker::bench_checker(&o, &mut errors);
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    let md = report(&rows, checker.as_ref(), &errors, &o);
     println!("{md}");
     eprintln!("done in {:.1} s", t0.elapsed().as_secs_f64());
     if let Some(path) = &o.out {
