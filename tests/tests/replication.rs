@@ -1909,6 +1909,75 @@ fn propagated_stream_equals_redis() {
     );
 }
 
+/// An idle Verdis master keeps its Redis replica's link alive with a PING every
+/// repl-ping-replica-period: with repl-timeout 3 on the replica and no writes for 5 s, the
+/// link never drops (no "MASTER timeout", no reconnection).
+#[test]
+fn idle_verdis_master_keeps_a_redis_replica_alive() {
+    let v = Server::verdis(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-ping-replica-period",
+        "1",
+    ]);
+    let r = Server::redis(&["--repl-timeout", "3"]);
+    let all = [&v, &r];
+    let (mut vc, mut rc) = (v.conn(), r.conn());
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &all);
+    ok(&mut vc, &["SET", "k", "v"]);
+    let before = offset(&mut vc);
+    std::thread::sleep(Duration::from_secs(5));
+    let pinged = offset(&mut vc) > before;
+    assert!(
+        !r.log().contains("MASTER timeout"),
+        "the replica timed out (a PING moved the master's offset: {pinged}){}",
+        logs(&all)
+    );
+    assert_eq!(stat(&mut vc, "sync_partial_ok"), 0, "no reconnection");
+    assert_eq!(repl(&mut rc, "master_link_status"), "up");
+    assert!(pinged, "no PING in 5 s with repl-ping-replica-period 1");
+}
+
+/// The master's own stream commands are byte for byte Redis's: the periodic `ping`
+/// (repl-ping-replica-period 1) and `REPLCONF GETACK *` sent for a blocked WAIT.
+#[test]
+fn ping_and_getack_bytes_equal_redis() {
+    let ping: &[u8] = b"*1\r\n$4\r\nping\r\n";
+    let getack: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+    let holds = |bytes: &[u8], needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let session = |s: &Server| -> Vec<String> {
+        let mut raw = raw_replica(s);
+        let mut c = s.conn();
+        ok(&mut c, &["SET", "k", "v"]);
+        c.cmd(&["WAIT", "1", "200"]);
+        let mut bytes = Vec::new();
+        // Long enough for a periodic ping.
+        wait_until(Instant::now() + Duration::from_millis(1500), || {
+            bytes.extend(raw.raw_exchange(b"", Duration::from_millis(100)));
+            false
+        });
+        vec![
+            format!("exact ping: {}", holds(&bytes, ping)),
+            format!("exact GETACK: {}", holds(&bytes, getack)),
+        ]
+    };
+    let args = [
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-ping-replica-period",
+        "1",
+    ];
+    let v = Server::verdis(&args);
+    let r = Server::redis(&args);
+    let (got, expected) = std::thread::scope(|sc| {
+        let redis = sc.spawn(|| session(&r));
+        (session(&v), redis.join().expect("the Redis side"))
+    });
+    assert_eq!(expected, ["exact ping: true", "exact GETACK: true"]);
+    assert_eq!(got, expected, "Verdis");
+}
+
 /// One PSYNC probe on a fresh connection: the reply line and the bytes that follow within
 /// 300 ms (only read for `+CONTINUE`).
 fn psync_probe(server: &Server, replid: &str, offset: i64, psync2: bool) -> (String, Vec<u8>) {
