@@ -54,7 +54,7 @@
 //! checked exactly by [`crate::liveness`] with [`ElectionModel::fairness_class`] and
 //! [`ElectionModel::converged`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::{Model, Property};
 use std::collections::VecDeque;
 use verdis_core::cluster::{
@@ -72,7 +72,7 @@ pub const NODE_TIMEOUT_MS: u64 = 1000;
 const SHARD_FIRST_SLOTS: [u16; MASTERS] = [0, 5461, 10923];
 
 /// One configuration of the model.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ElectionConfig {
     /// Replicas of the failing master (1..=3).
     pub replicas: usize,

@@ -670,10 +670,18 @@ impl ScenarioRun {
     }
 }
 
-/// The replication scenarios, each checked and its counterexamples minimised.
-pub fn run_replication_scenarios(opts: &RunOpts) -> Vec<ScenarioRun> {
+/// Whether a scenario titled `title` is selected by `filters` (any of them is part of the
+/// title; all are selected when there is none).
+pub fn selected(title: &str, filters: &[String]) -> bool {
+    filters.is_empty() || filters.iter().any(|f| title.contains(f.as_str()))
+}
+
+/// The replication scenarios selected by `filters`, each checked and its counterexamples
+/// minimised.
+pub fn run_replication_scenarios(opts: &RunOpts, filters: &[String]) -> Vec<ScenarioRun> {
     scenarios()
         .into_iter()
+        .filter(|sc| selected(sc.title, filters))
         .map(|sc| {
             eprintln!("report: {}", sc.title);
             let mut res = check_replication(&sc.cfg, opts);
@@ -693,10 +701,14 @@ pub fn run_replication_scenarios(opts: &RunOpts) -> Vec<ScenarioRun> {
         .collect()
 }
 
-/// Runs every scenario and writes `<out>/replication.md` and `<out>/replication.json`.
-/// Returns whether every scenario behaved as expected.
-pub fn write_replication_report(opts: &RunOpts, out: &str) -> std::io::Result<bool> {
-    let runs = run_replication_scenarios(opts);
+/// Runs the scenarios selected by `filters` and writes `<out>/replication.md` and
+/// `<out>/replication.json`. Returns whether every scenario behaved as expected.
+pub fn write_replication_report(
+    opts: &RunOpts,
+    filters: &[String],
+    out: &str,
+) -> std::io::Result<bool> {
+    let runs = run_replication_scenarios(opts, filters);
     write_report(out, "replication", "Replication model", &runs)
 }
 

@@ -42,6 +42,9 @@ enum Cmd {
         opts: Opts,
         #[arg(long, default_value = "docs/model")]
         out: String,
+        /// Run only the scenarios whose title contains this text (repeatable; all when none).
+        #[arg(long = "scenario")]
+        scenarios: Vec<String>,
     },
     /// Export re-validated paths as JSON for the conformance suite.
     Traces {
@@ -221,9 +224,13 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         },
-        Cmd::Report { opts, out } => match opts.model {
+        Cmd::Report {
+            opts,
+            out,
+            scenarios,
+        } => match opts.model {
             ModelName::Replication => {
-                match report::write_replication_report(&opts.run_opts(), &out) {
+                match report::write_replication_report(&opts.run_opts(), &scenarios, &out) {
                     Ok(all_pass) => {
                         println!("wrote {out}/replication.md and {out}/replication.json");
                         verdict(all_pass)
@@ -235,7 +242,7 @@ fn main() -> ExitCode {
                 }
             }
             ModelName::Election => {
-                match report::election::write_report_files(&opts.run_opts(), &out) {
+                match report::election::write_report_files(&opts.run_opts(), &scenarios, &out) {
                     Ok(all_pass) => {
                         println!(
                             "wrote {out}/election.md, {out}/election.json and {out}/election-traces.json"

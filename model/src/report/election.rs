@@ -6,7 +6,7 @@
 //! (`node`, `src`, `dst`) as the replication traces do, plus the names.
 
 use super::{
-    check, collect_traces, liveness, minimise_counterexamples, replay_steps, write_json,
+    check, collect_traces, liveness, minimise_counterexamples, replay_steps, selected, write_json,
     write_report, Reported, RunOpts, ScenarioRun, Trace,
 };
 use crate::election::names::*;
@@ -341,10 +341,12 @@ pub fn liveness_election(cfg: &ElectionConfig) -> super::LivenessResult {
     )
 }
 
-/// Checks every election scenario, its counterexamples minimised and re-validated.
-pub fn run_scenarios(opts: &RunOpts) -> Vec<ScenarioRun> {
+/// Checks the election scenarios selected by `filters`, counterexamples minimised and
+/// re-validated.
+pub fn run_scenarios(opts: &RunOpts, filters: &[String]) -> Vec<ScenarioRun> {
     scenarios()
         .into_iter()
+        .filter(|sc| selected(sc.title, filters))
         .map(|sc| {
             eprintln!("report: {}", sc.title);
             let mut res = check(ElectionModel::new(sc.cfg.clone()), opts);
@@ -367,11 +369,11 @@ pub fn run_scenarios(opts: &RunOpts) -> Vec<ScenarioRun> {
         .collect()
 }
 
-/// Runs every scenario and writes `<out>/election.md`, `<out>/election.json` and
-/// `<out>/election-traces.json` (the reference configuration's traces). Returns whether every
-/// scenario behaved as expected.
-pub fn write_report_files(opts: &RunOpts, out: &str) -> Result<bool, String> {
-    let runs = run_scenarios(opts);
+/// Runs the scenarios selected by `filters` and writes `<out>/election.md`,
+/// `<out>/election.json` and `<out>/election-traces.json` (the reference configuration's
+/// traces). Returns whether every scenario behaved as expected.
+pub fn write_report_files(opts: &RunOpts, filters: &[String], out: &str) -> Result<bool, String> {
+    let runs = run_scenarios(opts, filters);
     let ok = write_report(out, "election", "Election model", &runs).map_err(|e| e.to_string())?;
     write_traces(
         &ElectionConfig::default(),
