@@ -525,3 +525,22 @@ fn is_timeout(e: &std::io::Error) -> bool {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use verdis_core::resp::{encode_command, parse_frame};
+
+    /// The proxy reads the offset a replica asks for out of its PSYNC, and nothing else.
+    #[test]
+    fn psync_offset_reads_the_requested_offset() {
+        let frame = |args: &[&str]| {
+            let mut b = Vec::new();
+            encode_command(args, &mut b);
+            parse_frame(&b).ok().flatten().map(|(f, _)| f)
+        };
+        let psync = frame(&["PSYNC", "8de1f3a2b4c5d6e7f8091a2b3c4d5e6f70819a2b", "1234"]);
+        assert_eq!(psync.as_ref().and_then(super::psync_offset), Some(1234));
+        let other = frame(&["REPLCONF", "ACK", "1234"]);
+        assert_eq!(other.as_ref().and_then(super::psync_offset), None);
+    }
+}

@@ -297,7 +297,8 @@ pub fn bench_propagation(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>
                 let delays = join(observer)?;
                 let w = w?;
                 let achieved = w.sent as f64 / w.elapsed.as_secs_f64();
-                if achieved < rate as f64 * 0.9 {
+                // A loaded machine may not keep the pace; smoke runs only check the tool works.
+                if !o.smoke && achieved < rate as f64 * 0.9 {
                     return Err(format!("the writer reached only {achieved:.0} writes/s"));
                 }
                 // The first tenth warms up the connections.
@@ -614,4 +615,15 @@ pub fn bench_partial_resync(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<Stri
         pass: None,
         command,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    /// p50 and p99 pick the nearest-rank samples of the sorted set.
+    #[test]
+    fn percentiles_of_a_hundred_and_one_samples() {
+        let v: Vec<u64> = (0..=100).rev().collect();
+        assert_eq!(super::percentiles(v), Some((50.0, 99.0)));
+        assert_eq!(super::percentiles(Vec::new()), None);
+    }
 }

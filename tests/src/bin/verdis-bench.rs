@@ -6,10 +6,13 @@
 //! on a shared machine are noisy, ratios measured back to back much less so.
 //!
 //! ```text
-//! verdis-bench [--rounds N] [--smoke] [--out docs/performance.md] [--only set_get,ceiling,memory,repl_writes,propagation,full_sync,partial_resync,checker]
+//! verdis-bench [--rounds N] [--smoke] [--out docs/performance.md] [--only NAME,...]
+//! NAME: a prefix of set_get_p16_3b, set_get_p16_1024b, set_get_p1_3b, ceiling, memory,
+//!       repl_writes, propagation, full_sync, partial_resync, checker
 //! ```
-//! `--smoke` uses tiny counts and one round (CI runs it so the harness cannot rot: it checks
-//! that every figure runs and yields numbers, not that targets are met);
+//! `--smoke` uses tiny counts and one round unless `--rounds` says otherwise (CI runs it so
+//! the harness cannot rot: it checks that every figure runs and yields numbers, not that
+//! targets are met); a round that fails is listed in the report and the exit status is 1;
 //! `--out` rewrites the Markdown report with the figures, the commands, the method and the
 //! machine.
 //!
@@ -44,12 +47,14 @@ fn parse_opts() -> Opts {
         only: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut rounds_given = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--rounds" => {
                 i += 1;
                 o.rounds = args.get(i).and_then(|v| v.parse().ok()).unwrap_or(5);
+                rounds_given = true;
             }
             "--smoke" => o.smoke = true,
             "--out" => {
@@ -69,7 +74,7 @@ fn parse_opts() -> Opts {
         }
         i += 1;
     }
-    if o.smoke {
+    if o.smoke && !rounds_given {
         o.rounds = 1;
     }
     o
@@ -563,5 +568,9 @@ fn main() {
     if let Some(path) = &o.out {
         std::fs::write(path, &md).expect("write the report");
         eprintln!("wrote {path}");
+    }
+    if !errors.is_empty() {
+        eprintln!("{} round(s) failed: see Errors in the report", errors.len());
+        std::process::exit(1);
     }
 }
