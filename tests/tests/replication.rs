@@ -1910,8 +1910,8 @@ fn propagated_stream_equals_redis() {
 }
 
 /// An idle Verdis master keeps its Redis replica's link alive with a PING every
-/// repl-ping-replica-period: with repl-timeout 3 on the replica and no writes for 5 s, the
-/// link never drops (no "MASTER timeout", no reconnection).
+/// repl-ping-replica-period: with repl-timeout 2 on the replica and no writes for 3.5 s,
+/// the link never drops (no "MASTER timeout", no reconnection).
 #[test]
 fn idle_verdis_master_keeps_a_redis_replica_alive() {
     let v = Server::verdis(&[
@@ -1920,14 +1920,14 @@ fn idle_verdis_master_keeps_a_redis_replica_alive() {
         "--repl-ping-replica-period",
         "1",
     ]);
-    let r = Server::redis(&["--repl-timeout", "3"]);
+    let r = Server::redis(&["--repl-timeout", "2"]);
     let all = [&v, &r];
     let (mut vc, mut rc) = (v.conn(), r.conn());
     replica_of(&mut rc, &v);
     wait_link_up(&mut rc, &all);
     ok(&mut vc, &["SET", "k", "v"]);
     let before = offset(&mut vc);
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(3500));
     let pinged = offset(&mut vc) > before;
     assert!(
         !r.log().contains("MASTER timeout"),
@@ -1936,7 +1936,7 @@ fn idle_verdis_master_keeps_a_redis_replica_alive() {
     );
     assert_eq!(stat(&mut vc, "sync_partial_ok"), 0, "no reconnection");
     assert_eq!(repl(&mut rc, "master_link_status"), "up");
-    assert!(pinged, "no PING in 5 s with repl-ping-replica-period 1");
+    assert!(pinged, "no PING in 3.5 s with repl-ping-replica-period 1");
 }
 
 /// The master's own stream commands are byte for byte Redis's: the periodic `ping`
