@@ -259,8 +259,45 @@ fn encode_frame_len(f: &Frame, out: &mut Vec<u8>) {
     }
 }
 
-/// Figure: delay from a write on the master to its arrival on a replica link, at a paced
-/// 50k writes/s.
+/// One propagation round: writes paced at `rate` on the master at `write_port` for `run_for`,
+/// observed on a replica link attached to `observe_port` (the master itself, or a replica
+/// that forwards the stream once it has applied it); p50 and p99 in µs.
+fn propagation_round(
+    write_port: u16,
+    observe_port: u16,
+    rate: u64,
+    run_for: Duration,
+    smoke: bool,
+) -> Result<(f64, f64), String> {
+    Raw::connect(write_port)?.ok(&["FLUSHALL"])?;
+    let mut r = Raw::connect(observe_port)?;
+    let base = r.become_replica()?;
+    r.wait_streaming(&mut Raw::connect(write_port)?, base)?;
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let expected = Arc::new(AtomicU64::new(u64::MAX));
+    let (e2, d2) = (expected.clone(), stop.clone());
+    let observer = std::thread::spawn(move || observe_stream(r, base, t0, e2, d2));
+    let writer = paced_writer(write_port, rate, "pd:", t0, stop.clone());
+    std::thread::sleep(run_for);
+    stop.store(true, Ordering::SeqCst);
+    let w = join(writer);
+    expected.store(w.as_ref().map(|w| w.sent).unwrap_or(0), Ordering::SeqCst);
+    let delays = join(observer)?;
+    let w = w?;
+    let achieved = w.sent as f64 / w.elapsed.as_secs_f64();
+    // A loaded machine may not keep the pace; smoke runs only check the tool works.
+    if !smoke && achieved < rate as f64 * 0.9 {
+        return Err(format!("the writer reached only {achieved:.0} writes/s"));
+    }
+    // The first tenth warms up the connections.
+    let warm = delays.len() / 10;
+    percentiles(delays[warm..].to_vec()).ok_or_else(|| "no samples".to_string())
+}
+
+/// Figure: delay from a write on the master to its arrival at a paced 50k writes/s, seen two
+/// ways: on a replica link of the master (what the master adds), and on a link of a real
+/// replica, which forwards the stream only after applying it (master, network and replica).
 pub fn bench_propagation(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>) {
     if !selected(o, "propagation") {
         return;
@@ -271,50 +308,34 @@ pub fn bench_propagation(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>
     } else {
         Duration::from_secs(5)
     };
-    let mut p50 = Series::default();
-    let mut p99 = Series::default();
-    let masters = [
-        Server::start(Kind::Verdis, MASTER),
-        Server::start(Kind::Redis, MASTER),
-    ];
+    // [master link, through a replica] x [p50, p99]
+    let mut series: [[Series; 2]; 2] = Default::default();
+    let mut pairs = Vec::new();
+    for kind in kinds() {
+        let master = Server::start(kind, MASTER);
+        let replica = Server::start(kind, &[MASTER, REPLICA].concat());
+        let linked = Raw::connect(replica.port).and_then(|mut c| replicate(&mut c, master.port));
+        if let Err(e) = linked {
+            errors.push(format!("propagation delay, {}: {e}", name(kind)));
+            return;
+        }
+        pairs.push((master, replica));
+    }
     for round in 0..o.rounds {
-        for m in &masters {
-            let run = || -> Result<(f64, f64), String> {
-                Raw::connect(m.port)?.ok(&["FLUSHALL"])?;
-                let mut r = Raw::connect(m.port)?;
-                let base = r.become_replica()?;
-                r.wait_streaming(&mut Raw::connect(m.port)?, base)?;
-                let t0 = Instant::now();
-                let stop = Arc::new(AtomicBool::new(false));
-                let expected = Arc::new(AtomicU64::new(u64::MAX));
-                let (e2, d2) = (expected.clone(), stop.clone());
-                let observer = std::thread::spawn(move || observe_stream(r, base, t0, e2, d2));
-                let writer = paced_writer(m.port, rate, "pd:", t0, stop.clone());
-                std::thread::sleep(run_for);
-                stop.store(true, Ordering::SeqCst);
-                let w = join(writer);
-                expected.store(w.as_ref().map(|w| w.sent).unwrap_or(0), Ordering::SeqCst);
-                let delays = join(observer)?;
-                let w = w?;
-                let achieved = w.sent as f64 / w.elapsed.as_secs_f64();
-                // A loaded machine may not keep the pace; smoke runs only check the tool works.
-                if !o.smoke && achieved < rate as f64 * 0.9 {
-                    return Err(format!("the writer reached only {achieved:.0} writes/s"));
+        for (m, r) in &pairs {
+            for (path, observe) in [(0, m.port), (1, r.port)] {
+                match propagation_round(m.port, observe, rate, run_for, o.smoke) {
+                    Ok((a, b)) => {
+                        series[path][0].push(m.kind, a);
+                        series[path][1].push(m.kind, b);
+                    }
+                    Err(e) => errors.push(format!(
+                        "propagation delay ({}), {} round {}: {e}",
+                        ["master link", "through a replica"][path],
+                        name(m.kind),
+                        round + 1
+                    )),
                 }
-                // The first tenth warms up the connections.
-                let warm = delays.len() / 10;
-                percentiles(delays[warm..].to_vec()).ok_or_else(|| "no samples".to_string())
-            };
-            match run() {
-                Ok((a, b)) => {
-                    p50.push(m.kind, a);
-                    p99.push(m.kind, b);
-                }
-                Err(e) => errors.push(format!(
-                    "propagation delay, {} round {}: {e}",
-                    name(m.kind),
-                    round + 1
-                )),
             }
         }
         eprintln!("propagation: round {} done", round + 1);
@@ -323,23 +344,32 @@ pub fn bench_propagation(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>
         "verdis-bench --only propagation (built in: {rate} writes/s for {:.1} s)",
         run_for.as_secs_f64()
     );
-    rows.push(Row {
-        figure: format!("propagation delay master -> replica link at {rate} writes/s, p50"),
-        unit: "µs".into(),
-        series: p50,
-        target: "(shown with p99)".into(),
-        pass: None,
-        command: command.clone(),
-    });
-    let pass = median(&p99.ratios()) <= 1.0;
-    rows.push(Row {
-        figure: format!("propagation delay master -> replica link at {rate} writes/s, p99"),
-        unit: "µs".into(),
-        series: p99,
-        target: "<= Redis's".into(),
-        pass: Some(pass),
-        command,
-    });
+    let [direct, through] = series;
+    for (what, [p50, p99]) in [
+        ("master -> its replica link", direct),
+        (
+            "master -> replica -> its replica link (applied on the replica)",
+            through,
+        ),
+    ] {
+        rows.push(Row {
+            figure: format!("propagation delay {what} at {rate} writes/s, p50"),
+            unit: "µs".into(),
+            series: p50,
+            target: "(shown with p99)".into(),
+            pass: None,
+            command: command.clone(),
+        });
+        let pass = median(&p99.ratios()) <= 1.0;
+        rows.push(Row {
+            figure: format!("propagation delay {what} at {rate} writes/s, p99"),
+            unit: "µs".into(),
+            series: p99,
+            target: "<= Redis's".into(),
+            pass: Some(pass),
+            command: command.clone(),
+        });
+    }
 }
 
 /// Loads `n` keys `key:<i>` with `value` through a pipelined connection.

@@ -418,12 +418,14 @@ const METHOD: &str = "\
   that moment.
 - Propagation delay: a writer thread sends `SET pd:<seq> <µs since start>` in pipelined batches \
   paced by the clock (50k writes/s; each batch carries the time just before it is written). \
-  Instead of polling a replica (whose resolution would be a round trip), the bench attaches its \
-  own replica link to the master (`REPLCONF capa eof capa psync2`, `PSYNC ? -1`, the snapshot \
-  skipped, then `REPLCONF ACK` each second) and timestamps each SET as it is read off the \
-  socket: the delay is what the master adds between accepting a write and putting it on the \
-  replication link, the part that differs between the two masters. The first tenth of the \
-  samples is dropped as warm-up; p50 and p99 of the rest are reported.
+  Instead of polling a replica (whose resolution would be a round trip), the bench opens its \
+  own replica link (`REPLCONF capa eof capa psync2`, `PSYNC ? -1`, the snapshot skipped, then \
+  `REPLCONF ACK` each second, starting once a probe write has arrived) and timestamps each SET \
+  as it is read off the socket. Two links are measured: one to the master (what the master adds \
+  between accepting a write and putting it on the replication link) and one to a real replica \
+  of that master, which forwards the stream to its own replicas after applying it (master, \
+  link and replica together). The first tenth of the samples is dropped as warm-up; p50 and \
+  p99 of the rest are reported.
 - Full sync: the master is loaded once with pipelined SETs; each round starts a fresh, empty \
   replica and times REPLICAOF until INFO replication shows `master_link_status:up` and \
   `master_sync_in_progress:0` (polled every 5 ms), then checks DBSIZE is equal on both. \
