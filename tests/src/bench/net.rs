@@ -324,6 +324,7 @@ pub fn join<T>(h: JoinHandle<Result<T, String>>) -> Result<T, String> {
 /// master sends after a PSYNC on connections opened after the last cut.
 pub struct Proxy {
     pub port: u16,
+    started: Instant,
     state: Arc<ProxyState>,
     listener: Option<JoinHandle<()>>,
 }
@@ -340,6 +341,8 @@ struct ProxyState {
     full: AtomicBool,
     /// The offset the replica asked for on a counted link (`PSYNC <replid> <offset>`).
     psync_offset: AtomicI64,
+    /// When that PSYNC passed, in µs since the proxy started.
+    psync_at_us: AtomicU64,
     open: Mutex<Vec<TcpStream>>,
 }
 
@@ -352,6 +355,7 @@ impl Proxy {
             ..Default::default()
         });
         let st = state.clone();
+        let started = Instant::now();
         let listener = std::thread::spawn(move || {
             for client in l.incoming() {
                 if st.stop.load(Ordering::SeqCst) {
@@ -377,13 +381,14 @@ impl Proxy {
                 let _ = client.set_nodelay(true);
                 let _ = master.set_nodelay(true);
                 let s1 = st.clone();
-                std::thread::spawn(move || pump_to_master(client, m2, counted, s1));
+                std::thread::spawn(move || pump_to_master(client, m2, counted, started, s1));
                 let s2 = st.clone();
                 std::thread::spawn(move || pump_to_replica(master, c2, counted, s2));
             }
         });
         Ok(Proxy {
             port,
+            started,
             state,
             listener: Some(listener),
         })
@@ -402,6 +407,15 @@ impl Proxy {
     pub fn reopen(&self) {
         self.state.reopened.store(true, Ordering::SeqCst);
         self.state.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// When the replica's PSYNC after the cut passed through, if it did.
+    pub fn psync_at(&self) -> Option<Instant> {
+        if self.state.psync_offset.load(Ordering::SeqCst) < 0 {
+            return None;
+        }
+        let us = self.state.psync_at_us.load(Ordering::SeqCst);
+        Some(self.started + Duration::from_micros(us))
     }
 
     /// (stream bytes sent on counted links, whether one was a full sync, the PSYNC offset).
@@ -427,7 +441,13 @@ impl Drop for Proxy {
 }
 
 /// Replica -> master: forwards bytes and notes the offset of the first PSYNC.
-fn pump_to_master(mut from: TcpStream, mut to: TcpStream, counted: bool, st: Arc<ProxyState>) {
+fn pump_to_master(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    counted: bool,
+    started: Instant,
+    st: Arc<ProxyState>,
+) {
     let mut head: Vec<u8> = Vec::new();
     let mut seen_psync = false;
     let mut tmp = [0u8; 65536];
@@ -451,6 +471,8 @@ fn pump_to_master(mut from: TcpStream, mut to: TcpStream, counted: bool, st: Arc
             if let Some(off) = psync_offset(&f) {
                 seen_psync = true;
                 if counted {
+                    let at = started.elapsed().as_micros() as u64;
+                    st.psync_at_us.store(at, Ordering::SeqCst);
                     st.psync_offset.store(off, Ordering::SeqCst);
                 }
                 break;
