@@ -393,6 +393,29 @@ fn load(port: u16, n: u64, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `REPLICAOF` on a fresh replica until its link is up, like [`replicate`], also noting when the
+/// master's `sync_full` counter moves (it has accepted the PSYNC as a full sync): (total,
+/// REPLICAOF to that moment).
+fn full_sync_timed(
+    replica: &mut Raw,
+    master: &mut Raw,
+    master_port: u16,
+) -> Result<(Duration, Duration), String> {
+    let before = master.info_i64("stats", "sync_full")?;
+    let start = Instant::now();
+    let mut accepted = None;
+    replica.ok(&["REPLICAOF", "127.0.0.1", &master_port.to_string()])?;
+    wait_for(SYNC_DEADLINE, POLL, "master_link_status:up", || {
+        if accepted.is_none() && master.info_i64("stats", "sync_full")? > before {
+            accepted = Some(start.elapsed());
+        }
+        let info = replica.info("replication")?;
+        Ok(info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0"))
+    })?;
+    let total = start.elapsed();
+    Ok((total, accepted.unwrap_or(total)))
+}
+
 /// A writer on one connection, one `SET` at a time, recording its worst latency while
 /// `measuring` is set.
 fn stall_writer(
@@ -427,6 +450,7 @@ pub fn bench_full_sync(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>) 
     let n: u64 = if o.smoke { 20_000 } else { 1_000_000 };
     let value = "v".repeat(100);
     let mut sync = Series::default();
+    let mut to_accept = Series::default();
     let mut stall = Series::default();
     let mut masters = Vec::new();
     for kind in kinds() {
@@ -439,30 +463,32 @@ pub fn bench_full_sync(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>) 
     }
     for round in 0..o.rounds {
         for m in &masters {
-            let run = || -> Result<(f64, f64), String> {
+            let run = || -> Result<(f64, f64, f64), String> {
                 let replica = Server::start(m.kind, REPLICA);
                 let mut rc = Raw::connect(replica.port)?;
+                let mut mc = Raw::connect(m.port)?;
                 let measuring = Arc::new(AtomicBool::new(false));
                 let stop = Arc::new(AtomicBool::new(false));
                 let writer = stall_writer(m.port, measuring.clone(), stop.clone());
                 std::thread::sleep(Duration::from_millis(100));
                 measuring.store(true, Ordering::SeqCst);
-                let took = replicate(&mut rc, m.port);
+                let took = full_sync_timed(&mut rc, &mut mc, m.port);
                 measuring.store(false, Ordering::SeqCst);
                 stop.store(true, Ordering::SeqCst);
                 let worst = join(writer)?;
-                let took = took?;
-                let mut mc = Raw::connect(m.port)?;
+                let (took, accepted) = took?;
                 wait_caught_up(&mut mc, std::slice::from_mut(&mut rc))?;
                 let (md, rd) = (mc.int(&["DBSIZE"])?, rc.int(&["DBSIZE"])?);
                 if md != rd {
                     return Err(format!("DBSIZE {rd} on the replica, {md} on the master"));
                 }
-                Ok((took.as_secs_f64(), worst.as_secs_f64() * 1000.0))
+                let ms = worst.as_secs_f64() * 1000.0;
+                Ok((took.as_secs_f64(), accepted.as_secs_f64(), ms))
             };
             match run() {
-                Ok((t, w)) => {
+                Ok((t, a, w)) => {
                     sync.push(m.kind, t);
+                    to_accept.push(m.kind, a);
                     stall.push(m.kind, w);
                 }
                 Err(e) => errors.push(format!(
@@ -484,6 +510,15 @@ pub fn bench_full_sync(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>) 
         series: sync,
         target: "<= 0.70x Redis".into(),
         pass: Some(pass),
+        command: command.clone(),
+    });
+    rows.push(Row {
+        figure: "of which: REPLICAOF to the master's sync_full moving (connect and handshake)"
+            .into(),
+        unit: "s".into(),
+        series: to_accept,
+        target: "(shown)".into(),
+        pass: None,
         command: command.clone(),
     });
     let pass = median(&stall.ratios()) <= 1.0;

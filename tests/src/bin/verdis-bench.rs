@@ -428,15 +428,16 @@ const METHOD: &str = "\
   p99 of the rest are reported.
 - Full sync: the master is loaded once with pipelined SETs; each round starts a fresh, empty \
   replica and times REPLICAOF until INFO replication shows `master_link_status:up` and \
-  `master_sync_in_progress:0` (polled every 5 ms), then checks DBSIZE is equal on both. \
+  `master_sync_in_progress:0` (polled every 5 ms), then checks DBSIZE is equal on both; the \
+  part until the master's `sync_full` counter moves (connect and handshake) is shown on its own. \
   Meanwhile one connection sends `SET stall <i>` one at a time to the master; its worst latency \
   between REPLICAOF and link up is the write stall.
 - Partial resync: the replica reaches its master through a TCP proxy in the bench. With a \
   writer at 10k writes/s, the proxy closes the link and refuses connections for 1 s (0.3 s in \
-  smoke runs), then lets the replica back and counts the bytes the master sends after `+CONTINUE`. The replica \
-  lacked (the master's final `master_repl_offset` - (its PSYNC offset - 1)) bytes once the \
-  writer stops and offsets are equal; the ratio of the two is 1.00 when exactly the missing \
-  stream was sent. A `+FULLRESYNC` on the new link or a higher `sync_full` counts as a full \
+  smoke runs), then lets the replica back and counts the bytes the master sends after \
+  `+CONTINUE`. The replica lacked (the master's final `master_repl_offset` - (its PSYNC \
+  offset - 1)) bytes once the writer stops and offsets are equal; the ratio of the two is \
+  1.00 when exactly the missing stream was sent. A `+FULLRESYNC` on the new link or a higher `sync_full` counts as a full \
   sync. The catch-up time runs from the link's return to the replica's offset reaching the \
   master's offset at that moment; the part of it until the proxy sees the replica's PSYNC is \
   shown on its own, since it is the replica's reconnect policy, not the resync.
