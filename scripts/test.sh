@@ -17,6 +17,9 @@ cargo build --release --workspace --bins --locked
 echo "== tests"
 cargo test --release --workspace --locked -- --test-threads=2
 
+echo "== loom: the replica link's output-buffer accounting under every interleaving"
+RUSTFLAGS="--cfg verdis_loom" CARGO_TARGET_DIR=target/loom cargo test --release -p verdis --lib --locked loom
+
 echo "== model checker: the default configuration, exhaustive (docs/model.md)"
 ./target/release/verdis-check check
 
