@@ -564,8 +564,11 @@ fn resync_round(kind: Kind, rate: u64, cut_for: Duration) -> Result<Resync, Stri
         let at_reopen = mc.info_i64("replication", "master_repl_offset")?;
         proxy.reopen();
         let reopened = Instant::now();
+        // Caught up once it has resynced (a stalled writer could leave nothing to catch up
+        // on) and holds what the master held when the link came back.
         let catch_up = wait_for(SYNC_DEADLINE, POLL, "the replica catches up", || {
-            Ok(rc.info_i64("replication", "master_repl_offset")? >= at_reopen)
+            Ok(proxy.psync_at().is_some()
+                && rc.info_i64("replication", "master_repl_offset")? >= at_reopen)
         })?;
         std::thread::sleep(Duration::from_millis(300));
         let reconnect = proxy

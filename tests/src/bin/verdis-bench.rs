@@ -483,6 +483,13 @@ fn report(
         o.rounds
     );
     let _ = writeln!(md, "Machine: {}. Reference: redis-server {redis_version} (Debian package), started with the same options as Verdis: `--bind 127.0.0.1 --save \"\"`. Both are release builds; the load generator runs on the same machine.\n", machine());
+    if o.smoke {
+        let _ = writeln!(
+            md,
+            "**Smoke run**: tiny counts, to show the harness works; the figures below say nothing \
+             about the targets.\n"
+        );
+    }
     let _ = writeln!(
         md,
         "| figure | Verdis (median) | Redis (median) | ratio median (min..max) | target | met |"
