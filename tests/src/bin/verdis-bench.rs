@@ -511,6 +511,7 @@ fn report(
             fmt_value(median(&r.series.redis), &r.unit),
             r.target,
             match r.pass {
+                _ if r.series.verdis.is_empty() => "no data",
                 Some(true) => "yes",
                 Some(false) => "**no**",
                 None => "n/a",
