@@ -139,6 +139,8 @@ pub struct ClientHandle {
     kill_notify: Notify,
     /// The connection became a replica link (CLIENT LIST flags=S, CLIENT KILL TYPE replica).
     replica: AtomicBool,
+    /// Our link to the master we replicate from (CLIENT LIST flags=M).
+    master: AtomicBool,
 }
 
 impl ClientHandle {
@@ -161,6 +163,7 @@ impl ClientHandle {
             killed: AtomicBool::new(false),
             kill_notify: Notify::new(),
             replica: AtomicBool::new(false),
+            master: AtomicBool::new(false),
         }
     }
 
@@ -172,6 +175,14 @@ impl ClientHandle {
 
     pub fn mark_replica(&self) {
         self.replica.store(true, Ordering::SeqCst);
+    }
+
+    pub fn mark_master(&self) {
+        self.master.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_master(&self) -> bool {
+        self.master.load(Ordering::SeqCst)
     }
 
     pub fn is_replica(&self) -> bool {
@@ -198,7 +209,9 @@ impl ClientHandle {
             .as_ref()
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
-        let flags = if self.is_replica() {
+        let flags = if self.is_master() {
+            "M"
+        } else if self.is_replica() {
             "S"
         } else if m.flag_multi {
             "x"

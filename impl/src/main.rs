@@ -162,6 +162,18 @@ fn main() -> ExitCode {
         {
             // `replicaof` in the config: follow that master from the start.
             let mut st = shared.store.lock();
+            if st.config.replicaof.is_none() {
+                // A master arms its timers (the PING into the stream every period).
+                let now = verdis::store::unix_ms() as u64;
+                let cfg = st.repl.cfg.clone();
+                let effects = st.repl.node.start(now, &cfg);
+                st.repl_step(
+                    &shared,
+                    verdis::replication::trace::TraceInput::Start,
+                    effects,
+                    now,
+                );
+            }
             if let Some(r) = st.config.replicaof.clone() {
                 let now = verdis::store::unix_ms() as u64;
                 tracing::info!(

@@ -320,6 +320,14 @@ impl Store {
             self.ks.propagated.clear();
             return;
         }
+        if !self.repl.node.records_writes() && !self.repl.trace.is_on() {
+            // No replica ever attached: the core would record nothing.
+            #[cfg(test)]
+            self.propagation_log
+                .extend(self.ks.propagated.iter().cloned());
+            self.ks.propagated.clear();
+            return;
+        }
         let now = now_ms as u64;
         let cfg = self.repl.cfg.clone();
         for p in self.ks.take_propagated() {

@@ -242,6 +242,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // Which kind of connection the TYPE filter asks for: normal clients or replica links.
     let mut want_replicas = false;
     let mut type_matches_nothing = false;
+    let mut kill_master = false;
     let mut i = 2;
     while i + 1 < args.len() {
         let v = &args[i + 1];
@@ -271,7 +272,10 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 want_replicas = false;
             } else if is(v, "replica") || is(v, "slave") {
                 want_replicas = true;
-            } else if is(v, "master") || is(v, "pubsub") {
+            } else if is(v, "master") {
+                kill_master = true;
+                type_matches_nothing = true;
+            } else if is(v, "pubsub") {
                 type_matches_nothing = true;
             } else {
                 return Err(CmdError::err(format!(
@@ -297,7 +301,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = Instant::now();
     let mut killed = 0;
     for h in all {
-        if type_matches_nothing || h.is_replica() != want_replicas {
+        if type_matches_nothing || h.is_master() || h.is_replica() != want_replicas {
             continue;
         }
         if id.is_some_and(|id| id != h.id)
@@ -316,6 +320,24 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             h.kill();
         }
         killed += 1;
+    }
+    if kill_master {
+        // Our link to the master we replicate from: closed, and the core reconnects.
+        let link = ctx.store.repl.node.link().map(|l| (l.link, l.phase));
+        if let Some((link, phase)) = link {
+            if phase != verdis_core::repl::LinkPhase::Down {
+                let now = ctx.now_ms as u64;
+                let cfg = ctx.store.repl.cfg.clone();
+                let effects = ctx.store.repl.node.handle_link_error(link, now, &cfg);
+                ctx.store.repl_step(
+                    ctx.shared,
+                    crate::replication::trace::TraceInput::LinkError { link },
+                    effects,
+                    now,
+                );
+                killed += 1;
+            }
+        }
     }
     ctx.out.int(killed);
     Ok(())

@@ -278,9 +278,11 @@ impl Replication {
                 };
                 let syncing = matches!(link.phase, verdis_core::repl::LinkPhase::Transfer { .. });
                 let offset = n.identity.master_repl_offset;
+                // Bytes read include a command not complete yet; applied ones do not.
+                let read_offset = offset + link.pending.len() as u64;
                 let _ = write!(
                     s,
-                    "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{offset}\r\nslave_repl_offset:{offset}\r\n",
+                    "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{read_offset}\r\nslave_repl_offset:{offset}\r\n",
                     if up { "up" } else { "down" },
                     if up { io_ago } else { -1 },
                     syncing as u8,

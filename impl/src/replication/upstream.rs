@@ -193,6 +193,23 @@ pub async fn run(
     };
     let _ = stream.set_nodelay(true);
     tracing::info!("MASTER <-> REPLICA sync started");
+    // The link shows in CLIENT LIST (flags=M), as Redis's master client does.
+    let handle = {
+        use std::os::fd::AsRawFd;
+        let peer = stream
+            .peer_addr()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        let local = stream.local_addr().unwrap_or(peer);
+        let h = Arc::new(crate::client::ClientHandle::new(
+            shared.next_client_id(),
+            peer,
+            local,
+            stream.as_raw_fd() as i64,
+        ));
+        h.mark_master();
+        shared.clients.insert(h.clone());
+        h
+    };
     let (mut rd, mut wr) = stream.into_split();
     let (auth, announce_ip, databases, max_bulk) = {
         let s = shared.store.lock();
@@ -264,6 +281,7 @@ pub async fn run(
         }
     }
     let _ = wr.shutdown().await;
+    shared.clients.remove(handle.id);
     link_closed(&shared, link);
 }
 

@@ -239,6 +239,13 @@ impl ReplNode {
         }
     }
 
+    /// Whether client writes go into a replication stream: a master with a backlog. Without
+    /// one (no replica ever attached) `handle_write` records nothing, as a Redis master
+    /// without a backlog keeps its offset; drivers may skip encoding writes then.
+    pub fn records_writes(&self) -> bool {
+        matches!(self.role, Role::Master) && self.backlog.is_some()
+    }
+
     /// WAIT's count: replicas that acknowledged at least `offset`.
     pub fn wait_count(&self, offset: u64) -> u64 {
         self.replicas.acked_at_least(offset)
@@ -342,7 +349,8 @@ impl ReplNode {
                     && !self.failover.pauses_writes()
                 {
                     let mut bytes = Vec::new();
-                    encode_command(&["PING"], &mut bytes);
+                    // Lower case, byte for byte as Redis 7.0 streams it.
+                    encode_command(&["ping"], &mut bytes);
                     self.feed(&bytes, &mut out);
                 }
                 out.push(Effect::SetTimer {
