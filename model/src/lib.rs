@@ -4,8 +4,12 @@
 //!
 //! - [`replication`]: the master/replica replication model (thin actors over
 //!   `verdis_core::repl::ReplNode`, fault budget, properties).
-//! - [`report`]: running the replication model: checks, liveness, report and traces for the
-//!   `verdis-check` CLI.
+//! - [`election`]: the cluster failover election model (a plain `Model` over
+//!   `verdis_core::cluster::ClusterNode`, delay-bounded network, fault budget, properties).
+//! - [`liveness`]: exact liveness under weak fairness for any `Model` (SCCs of the explored graph).
+//! - [`report`]: running the models for the `verdis-check` CLI: checks, liveness, the generated
+//!   report (docs/model/) and traces, generic over [`report::Reported`];
+//!   [`report::election`] is the election model's half.
 
 pub mod election;
 pub mod liveness;

@@ -94,7 +94,7 @@ impl Reported for ReplModel {
                 "    {}->>{}: {}",
                 who(usize::from(*src)),
                 who(usize::from(*dst)),
-                format_msg(msg).replace(';', ",")
+                format_msg(msg)
             ),
             ActorModelAction::Timeout(id, t) => {
                 format!("    Note over {}: timer {:?}", who(usize::from(*id)), t)
@@ -105,7 +105,7 @@ impl Reported for ReplModel {
             ActorModelAction::Recover(id) => {
                 format!("    Note over {}: restart", who(usize::from(*id)))
             }
-            other => format!("    Note over N0: {other:?}"),
+            other => format!("    Note over N0: {}", format_action(other)),
         }
     }
 }
@@ -294,7 +294,9 @@ pub fn mermaid<M: Reported>(model: &M, steps: &[(M::State, M::Action)]) -> Strin
         out.push_str(&format!("    participant {id} as {label}\n"));
     }
     for (before, action) in steps {
-        out.push_str(&model.diagram_line(before, action));
+        // Mermaid ends a statement at ';' and reads '#' as the start of an entity.
+        let line = model.diagram_line(before, action);
+        out.push_str(&line.replace(';', ",").replace('#', ""));
         out.push('\n');
     }
     out

@@ -234,8 +234,7 @@ impl Reported for ElectionModel {
                 if early { " (early: fault)" } else { "" }
             ),
         };
-        // Mermaid ends a message at ';' and treats '#' as an entity.
-        format!("    {}", text.replace(';', ",").replace('#', ""))
+        format!("    {text}")
     }
 }
 
