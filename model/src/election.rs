@@ -640,6 +640,7 @@ fn summarize(
     started: std::time::Instant,
     opts: &CheckOpts,
 ) -> bool {
+    use crate::report::Reported;
     use stateright::Expectation;
     use std::time::{Duration, Instant};
     while !checker.is_done() {
@@ -678,8 +679,10 @@ fn summarize(
         );
         if let (Some(path), false) | (Some(path), true) = (found, pass) {
             if !pass || property.name.starts_with("Redis semantics") {
-                for (i, action) in path.into_actions().iter().enumerate() {
-                    println!("      {:>3}. {action:?}", i + 1);
+                let steps = path.into_vec().into_iter();
+                let steps = steps.filter_map(|(state, action)| Some((state, action?)));
+                for (i, (state, action)) in steps.enumerate() {
+                    println!("      {:>3}. {}", i + 1, model.describe(&state, &action));
                 }
             }
         }
@@ -713,11 +716,14 @@ fn summarize(
                     "fair cycle"
                 };
                 println!("  [FAIL] {kind} that never converges; prefix:");
-                for (i, (action, _)) in lasso.prefix.iter().enumerate() {
-                    println!("      {:>3}. {action:?}", i + 1);
+                let mut before = &lasso.init;
+                for (i, (action, after)) in lasso.prefix.iter().enumerate() {
+                    println!("      {:>3}. {}", i + 1, model.describe(before, action));
+                    before = after;
                 }
-                for (i, (action, _)) in lasso.cycle.iter().enumerate() {
-                    println!("    cycle {:>3}. {action:?}", i + 1);
+                for (i, (action, after)) in lasso.cycle.iter().enumerate() {
+                    println!("    cycle {:>3}. {}", i + 1, model.describe(before, action));
+                    before = after;
                 }
             }
         }

@@ -60,6 +60,31 @@ fn cli_exit_code_reflects_the_verdict() {
 }
 
 #[test]
+fn election_check_fails_on_a_planted_bug_and_refuses_a_bug_of_the_other_model() {
+    let election = ["--model", "election", "--writes", "1", "--faults", "1"];
+    let (code, text) = check(&election);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = check(&[&election[..], &["--bug", "vote-twice"]].concat());
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("[FAIL] Vote Safety: a master votes at most once per epoch: VIOLATED"),
+        "{text}"
+    );
+    let (code, text) = check(
+        &[
+            &election[..],
+            &["--bug", "never-retry-election", "--liveness"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("deadlock"), "{text}");
+    let (code, text) = check(&[&election[..], &["--bug", "never-retry"]].concat());
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("belongs to --model Replication"), "{text}");
+}
+
+#[test]
 fn election_report_shows_the_redis_wait_loss_and_a_planted_bug_as_replayed_counterexamples() {
     let out = scratch("election-report");
     let (code, text) = run(&[

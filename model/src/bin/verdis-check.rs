@@ -10,6 +10,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
+use verdis_core::cluster::PlantedBug as ClusterBug;
 use verdis_core::repl::PlantedBug;
 use verdis_model::election::ElectionConfig;
 use verdis_model::replication::{ModelCfg, SwitchoverCfg};
@@ -72,12 +73,30 @@ enum Search {
     Bfs,
 }
 
+/// Planted bugs: the first four are the replication model's, the last three the election's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Bug {
     NeverRetry,
     ContinueOutsideBacklog,
     AckBeyondApplied,
     FullSyncInsideBacklog,
+    VoteTwice,
+    NeverRetryElection,
+    IgnoreOffsetProof,
+}
+
+impl Bug {
+    fn model(self) -> ModelName {
+        match self {
+            Bug::NeverRetry
+            | Bug::ContinueOutsideBacklog
+            | Bug::AckBeyondApplied
+            | Bug::FullSyncInsideBacklog => ModelName::Replication,
+            Bug::VoteTwice | Bug::NeverRetryElection | Bug::IgnoreOffsetProof => {
+                ModelName::Election
+            }
+        }
+    }
 }
 
 #[derive(Args, Clone, Debug)]
@@ -154,11 +173,13 @@ impl Opts {
             bounded_response: self.bounded_response,
             getack: self.getack,
             crashes: !self.no_crashes,
-            bug: self.bug.map(|b| match b {
-                Bug::NeverRetry => PlantedBug::ReplicaNeverRetries,
-                Bug::ContinueOutsideBacklog => PlantedBug::ContinueOutsideBacklog,
-                Bug::AckBeyondApplied => PlantedBug::AckBeyondApplied,
-                Bug::FullSyncInsideBacklog => PlantedBug::FullSyncInsideBacklog,
+            // `main` has refused a bug of the other model.
+            bug: self.bug.and_then(|b| match b {
+                Bug::NeverRetry => Some(PlantedBug::ReplicaNeverRetries),
+                Bug::ContinueOutsideBacklog => Some(PlantedBug::ContinueOutsideBacklog),
+                Bug::AckBeyondApplied => Some(PlantedBug::AckBeyondApplied),
+                Bug::FullSyncInsideBacklog => Some(PlantedBug::FullSyncInsideBacklog),
+                Bug::VoteTwice | Bug::NeverRetryElection | Bug::IgnoreOffsetProof => None,
             }),
         }
     }
@@ -169,7 +190,12 @@ impl Opts {
             writes: u64::from(self.writes),
             fault_budget: self.faults,
             safe_failover: self.safe_failover,
-            planted_bug: None,
+            planted_bug: self.bug.and_then(|b| match b {
+                Bug::VoteTwice => Some(ClusterBug::VoteTwicePerEpoch),
+                Bug::NeverRetryElection => Some(ClusterBug::NeverRetryElection),
+                Bug::IgnoreOffsetProof => Some(ClusterBug::IgnoreOffsetProof),
+                _ => None,
+            }),
             free_reordering: false,
         }
     }
@@ -186,6 +212,14 @@ impl Opts {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (Cmd::Check(opts)
+    | Cmd::Explore { opts, .. }
+    | Cmd::Report { opts, .. }
+    | Cmd::Traces { opts, .. }) = &cli.cmd;
+    if let Some(bug) = opts.bug.filter(|b| b.model() != opts.model) {
+        eprintln!("--bug {bug:?} belongs to --model {:?}", bug.model());
+        return ExitCode::FAILURE;
+    }
     match cli.cmd {
         Cmd::Check(opts) => match opts.model {
             ModelName::Replication => {
