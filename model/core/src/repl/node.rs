@@ -559,10 +559,22 @@ impl ReplNode {
         now_ms: u64,
         cfg: &ReplConfig,
     ) -> Vec<Effect> {
+        self.close_current_link(link, false, now_ms, cfg)
+    }
+
+    /// Takes our current link down (notifying the master if `notify`); stale links and a link
+    /// already down change nothing.
+    fn close_current_link(
+        &mut self,
+        link: LinkId,
+        notify: bool,
+        now_ms: u64,
+        cfg: &ReplConfig,
+    ) -> Vec<Effect> {
         let mut out = Vec::new();
         match &self.role {
             Role::Replica(l) if l.link == link && l.phase != LinkPhase::Down => {
-                self.link_down(false, now_ms, cfg, &mut out)
+                self.link_down(notify, now_ms, cfg, &mut out)
             }
             // Stale or already down.
             _ => {}
@@ -963,15 +975,7 @@ impl ReplNode {
         now_ms: u64,
         cfg: &ReplConfig,
     ) -> Vec<Effect> {
-        let mut out = Vec::new();
-        match &self.role {
-            Role::Replica(l) if l.link == link && l.phase != LinkPhase::Down => {
-                self.link_down(true, now_ms, cfg, &mut out)
-            }
-            // Stale or already down.
-            _ => {}
-        }
-        out
+        self.close_current_link(link, true, now_ms, cfg)
     }
 
     /// `REPLICAOF <host> <port>`: follow `master` from now on. Our own replicas are
