@@ -316,7 +316,8 @@ pub(crate) static DIRECTIVES: &[Spec] = &[
     spec!("jemalloc-bg-thread", None, 0, Bool, Slot::Stored, "yes", Ignored),
     spec!("crash-log-enabled", None, 0, Bool, Slot::Stored, "yes", Ignored),
     spec!("crash-memcheck-enabled", None, 0, Bool, Slot::Stored, "yes", Ignored),
-    spec!("io-threads", None, IMMUTABLE, int(1, 128), Slot::Stored, "1", Ignored),
+    // The number of threads that serve connections (the tokio workers).
+    spec!("io-threads", None, IMMUTABLE, int(1, 128), Slot::Stored, "1", Native),
     spec!("io-threads-do-reads", None, IMMUTABLE, Bool, Slot::Stored, "no", Ignored),
     spec!("server_cpulist", None, IMMUTABLE, STR, Slot::Stored, "", Ignored),
     spec!("bio_cpulist", None, IMMUTABLE, STR, Slot::Stored, "", Ignored),

@@ -438,14 +438,14 @@ fn refused_value_overridden_later_is_accepted() {
 #[test]
 fn ignored_directives_warn_only_when_not_default() {
     let l = load_file(
-        "activerehashing yes\nio-threads 4\nsupervised systemd\ndaemonize yes\n",
+        "activerehashing yes\nlazyfree-lazy-expire yes\nsupervised systemd\ndaemonize yes\n",
         &[],
     )
     .expect("loads");
     let w = l.warnings.join("\n");
     assert!(
         w.contains(
-            "directive 'io-threads' is not implemented by Verdis and is ignored (value '4')"
+            "directive 'lazyfree-lazy-expire' is not implemented by Verdis and is ignored (value 'yes')"
         ),
         "{w}"
     );
@@ -453,8 +453,8 @@ fn ignored_directives_warn_only_when_not_default() {
     assert!(w.contains("daemonize yes"), "{w}");
     assert!(!w.contains("activerehashing"), "{w}");
     assert_eq!(
-        get1(&l.config, "io-threads"),
-        "4",
+        get1(&l.config, "lazyfree-lazy-expire"),
+        "yes",
         "CONFIG GET returns the stored value"
     );
 }
