@@ -440,16 +440,9 @@ impl Drop for Proxy {
     }
 }
 
-/// Replica -> master: forwards bytes and notes the offset of the first PSYNC.
-fn pump_to_master(
-    mut from: TcpStream,
-    mut to: TcpStream,
-    counted: bool,
-    started: Instant,
-    st: Arc<ProxyState>,
-) {
-    let mut head: Vec<u8> = Vec::new();
-    let mut seen_psync = false;
+/// Copies `from` to `to` until either side closes or the proxy stops, showing each chunk
+/// forwarded to `seen`; then closes both.
+fn forward(mut from: TcpStream, mut to: TcpStream, st: &ProxyState, mut seen: impl FnMut(&[u8])) {
     let mut tmp = [0u8; 65536];
     let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
     while !st.stop.load(Ordering::SeqCst) {
@@ -462,10 +455,27 @@ fn pump_to_master(
         if to.write_all(&tmp[..n]).is_err() {
             break;
         }
+        seen(&tmp[..n]);
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// Replica -> master: forwards bytes and notes the offset of the first PSYNC.
+fn pump_to_master(
+    from: TcpStream,
+    to: TcpStream,
+    counted: bool,
+    started: Instant,
+    st: Arc<ProxyState>,
+) {
+    let mut head: Vec<u8> = Vec::new();
+    let mut seen_psync = false;
+    forward(from, to, &st, |chunk| {
         if seen_psync || head.len() > 65536 {
-            continue;
+            return;
         }
-        head.extend_from_slice(&tmp[..n]);
+        head.extend_from_slice(chunk);
         while let Ok(Some((f, used))) = parse_frame(&head) {
             head.drain(..used);
             if let Some(off) = psync_offset(&f) {
@@ -478,9 +488,7 @@ fn pump_to_master(
                 break;
             }
         }
-    }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
+    });
 }
 
 fn psync_offset(f: &Frame) -> Option<i64> {
@@ -497,22 +505,11 @@ fn psync_offset(f: &Frame) -> Option<i64> {
 
 /// Master -> replica: forwards bytes; on a counted link, counts everything after the PSYNC
 /// reply line.
-fn pump_to_replica(mut from: TcpStream, mut to: TcpStream, counted: bool, st: Arc<ProxyState>) {
+fn pump_to_replica(from: TcpStream, to: TcpStream, counted: bool, st: Arc<ProxyState>) {
     let mut handshake = true;
     let mut line: Vec<u8> = Vec::new();
-    let mut tmp = [0u8; 65536];
-    let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
-    while !st.stop.load(Ordering::SeqCst) {
-        let n = match from.read(&mut tmp) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if is_timeout(&e) => continue,
-            Err(_) => break,
-        };
-        if to.write_all(&tmp[..n]).is_err() {
-            break;
-        }
-        let mut rest = &tmp[..n];
+    forward(from, to, &st, |chunk| {
+        let mut rest = chunk;
         // The handshake replies are lines (`+PONG`, `+OK`, ...) until `+CONTINUE` or
         // `+FULLRESYNC`; bare `\n` keepalives may come first.
         while handshake && !rest.is_empty() {
@@ -536,9 +533,7 @@ fn pump_to_replica(mut from: TcpStream, mut to: TcpStream, counted: bool, st: Ar
             st.stream_bytes
                 .fetch_add(rest.len() as u64, Ordering::SeqCst);
         }
-    }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
+    });
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
