@@ -10,8 +10,11 @@
 //! - [`report`]: running the models for the `verdis-check` CLI: checks, liveness, the generated
 //!   report (docs/model/) and traces, generic over [`report::Reported`];
 //!   [`report::election`] is the election model's half.
+//! - [`settled`]: settled traces for the conformance replay (environment steps, each followed
+//!   by every quiescent state the model can reach).
 
 pub mod election;
 pub mod liveness;
 pub mod replication;
 pub mod report;
+pub mod settled;

@@ -98,6 +98,20 @@ pub struct ModelCfg {
     /// Bounded-response liveness: from any state the environment may stop faults and hand
     /// over to a deterministic fair scheduler, which must converge within this many steps.
     pub bounded_response: Option<u8>,
+    /// Offer the timeout faults (repl-timeout on either side, backlog TTL). The conformance
+    /// replay turns them off: a real timeout takes `repl-timeout` seconds of silence.
+    #[serde(default = "yes")]
+    pub timeouts: bool,
+    /// Node 2 replicates from node 1 instead of node 0 (a chain 0 <- 1 <- 2).
+    #[serde(default)]
+    pub chain: bool,
+    /// The value of write 1 is padded to this many bytes (a write larger than the backlog).
+    #[serde(default)]
+    pub big_write: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,6 +133,9 @@ impl Default for ModelCfg {
             bug: None,
             getack: false,
             bounded_response: None,
+            timeouts: true,
+            chain: false,
+            big_write: None,
         }
     }
 }
@@ -153,7 +170,11 @@ impl ModelCfg {
             .init_network(Network::new_ordered([]))
             .max_crashes(self.node_count());
         for me in 0..self.node_count() {
-            let master = if me == 0 { None } else { Some(0) };
+            let master = match me {
+                0 => None,
+                2 if self.chain => Some(1),
+                _ => Some(0),
+            };
             inner = inner.actor(ReplActor::Node(NodeActor {
                 me: me as NodeId,
                 master,
@@ -161,6 +182,7 @@ impl ModelCfg {
                 persistence: self.persistence,
                 switchover: if me == 0 { self.switchover } else { None },
                 getack: me == 0 && self.getack,
+                big_write: self.big_write,
             }));
         }
         inner = inner.actor(ReplActor::Client(ClientActor {
@@ -235,7 +257,10 @@ pub enum ActorState {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Storage {
     pub incarnation: u32,
-    pub identity: ReplIdentity,
+    /// What an RDB's `repl-id` / `repl-offset` aux fields carry: the replid and offset only
+    /// (never replid2), and nothing when the node had no backlog (as Redis and the server
+    /// save them). The conformance replay caught the model persisting the whole identity.
+    pub identity: Option<(ReplId, u64)>,
     pub data: Dataset,
     pub master: Option<NodeId>,
 }
@@ -259,12 +284,21 @@ pub struct NodeActor {
     pub switchover: Option<SwitchoverCfg>,
     /// Node 0 runs one WAIT (GETACK into the stream).
     pub getack: bool,
+    /// See [`ModelCfg::big_write`].
+    pub big_write: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
 pub struct ClientActor {
     pub target: Id,
     pub writes: u8,
+}
+
+/// The identity an RDB's aux fields restore: replid and offset, no replid2.
+fn saved_identity(replid: ReplId, offset: u64) -> ReplIdentity {
+    let mut id = ReplIdentity::new(replid);
+    id.master_repl_offset = offset;
+    id
 }
 
 /// The master a restart should follow: the current one, except that a switchover still in
@@ -313,12 +347,14 @@ fn write_id(args: &[Vec<u8>]) -> Option<u8> {
     }
 }
 
-fn write_args(i: u8) -> Vec<Vec<u8>> {
-    vec![
-        b"SET".to_vec(),
-        format!("k{i}").into_bytes(),
-        format!("v{i}").into_bytes(),
-    ]
+/// The arguments of write `i`: `SET k<i> v<i>`, the value of write 1 padded with `x` to
+/// `big_write` bytes when set.
+pub fn write_args(i: u8, big_write: Option<u32>) -> Vec<Vec<u8>> {
+    let mut value = format!("v{i}").into_bytes();
+    if let (1, Some(n)) = (i, big_write) {
+        value.resize((n as usize).max(value.len()), b'x');
+    }
+    vec![b"SET".to_vec(), format!("k{i}").into_bytes(), value]
 }
 
 impl NodeActor {
@@ -326,9 +362,45 @@ impl NodeActor {
         let incarnation = storage.as_ref().map_or(0, |s| s.incarnation + 1);
         let mut minted = 0u16;
         let (repl, data) = match storage {
-            Some(s) if self.persistence => (
-                ReplNode::restore(self.me, incarnation, s.identity, s.master, &self.repl),
-                s.data.clone(),
+            // A master restarted from its RDB keeps the saved history as replid2 under a new
+            // replid, as Redis 7.0 and the server do (the conformance replay caught the model
+            // restoring the replid itself).
+            Some(Storage {
+                identity: Some((replid, offset)),
+                master: None,
+                data,
+                ..
+            }) if self.persistence => {
+                let mut ids = ModelIds {
+                    me: self.me,
+                    incarnation,
+                    minted: &mut minted,
+                };
+                (
+                    ReplNode::restore_master_after_restart(
+                        self.me,
+                        incarnation,
+                        saved_identity(*replid, *offset),
+                        &self.repl,
+                        &mut ids,
+                    ),
+                    data.clone(),
+                )
+            }
+            Some(Storage {
+                identity: Some((replid, offset)),
+                master: Some(m),
+                data,
+                ..
+            }) if self.persistence => (
+                ReplNode::restore(
+                    self.me,
+                    incarnation,
+                    saved_identity(*replid, *offset),
+                    Some(*m),
+                    &self.repl,
+                ),
+                data.clone(),
             ),
             _ => {
                 let replid = ModelIds {
@@ -337,11 +409,16 @@ impl NodeActor {
                     minted: &mut minted,
                 }
                 .fresh_replid();
-                let node = match self.master {
+                // An RDB without replication aux fields: its data, a fresh history.
+                let (master, data) = match storage {
+                    Some(s) if self.persistence => (s.master, s.data.clone()),
+                    _ => (self.master, Vec::new()),
+                };
+                let node = match master {
                     None => ReplNode::new_master(self.me, incarnation, replid),
                     Some(m) => ReplNode::new_replica(self.me, incarnation, replid, m),
                 };
-                (node, Vec::new())
+                (node, data)
             }
         };
         let mut state = NodeState { repl, data, minted };
@@ -361,7 +438,11 @@ impl NodeActor {
     fn storage(&self, s: &NodeState, incarnation: u32) -> Storage {
         Storage {
             incarnation,
-            identity: s.repl.identity,
+            identity: s
+                .repl
+                .backlog
+                .as_ref()
+                .map(|_| (s.repl.identity.replid, s.repl.identity.master_repl_offset)),
             data: s.data.clone(),
             master: settled_master(s),
         }
@@ -456,14 +537,19 @@ impl NodeActor {
                 };
                 self.exec(s, fx, Some(&snapshot), o);
             }
-            Msg::Write(i) => match s.repl.handle_write(0, &write_args(i), NOW_MS, cfg) {
-                Ok(fx) => {
-                    s.data.push(i);
-                    self.exec(s, fx, None, o);
-                    o.send(src, Msg::WriteReply(i, true));
+            Msg::Write(i) => {
+                match s
+                    .repl
+                    .handle_write(0, &write_args(i, self.big_write), NOW_MS, cfg)
+                {
+                    Ok(fx) => {
+                        s.data.push(i);
+                        self.exec(s, fx, None, o);
+                        o.send(src, Msg::WriteReply(i, true));
+                    }
+                    Err(_) => o.send(src, Msg::WriteReply(i, false)),
                 }
-                Err(_) => o.send(src, Msg::WriteReply(i, false)),
-            },
+            }
             // Not addressed to servers.
             Msg::WriteReply(..) => {}
         }
@@ -1013,6 +1099,12 @@ impl ReplModel {
             ActorModelAction::Crash(id) => {
                 self.cfg.crashes && s.faults_left > 0 && usize::from(*id) != self.cfg.client_id()
             }
+            ActorModelAction::Timeout(
+                _,
+                Timer::Repl(
+                    ReplTimer::ReplicaTimeout | ReplTimer::MasterTimeout(_) | ReplTimer::BacklogTtl,
+                ),
+            ) => self.cfg.timeouts && s.faults_left > 0,
             a if is_fault(a) => s.faults_left > 0,
             ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing)) => s.pings_left > 0,
             // A replica retries when its master can serve it (see "Retries" in the module

@@ -815,7 +815,7 @@ pub fn render_markdown(heading: &str, runs: &[ScenarioRun]) -> String {
 // ----- traces ----------------------------------------------------------------------------------
 
 /// The observable replication state of one node after a step (what INFO/ROLE show).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq, Hash)]
 pub struct Observed {
     pub node: usize,
     pub up: bool,

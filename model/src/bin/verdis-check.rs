@@ -58,6 +58,13 @@ enum Cmd {
         /// Number of traces (one per property example/counterexample, then random walks).
         #[arg(long, default_value_t = 8)]
         count: usize,
+        /// Settled traces for the conformance replay (conformance/traces/*.json): one per
+        /// coverage goal, then `--count` random walks; the model options are ignored.
+        #[arg(long)]
+        settled: bool,
+        /// Seed of the settled random walks.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -135,6 +142,15 @@ struct Opts {
     /// Node 0 runs one WAIT: `REPLCONF GETACK *` into the stream.
     #[arg(long)]
     getack: bool,
+    /// No timeout faults (repl-timeout, backlog TTL): only cuts and crashes.
+    #[arg(long)]
+    no_timeouts: bool,
+    /// Node 2 replicates from node 1 (a chain 0 <- 1 <- 2).
+    #[arg(long)]
+    chain: bool,
+    /// Pad the value of write 1 to this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    big_write: Option<u32>,
     /// Plant a known bug (the check must then fail).
     #[arg(long, value_enum)]
     bug: Option<Bug>,
@@ -173,6 +189,9 @@ impl Opts {
             bounded_response: self.bounded_response,
             getack: self.getack,
             crashes: !self.no_crashes,
+            timeouts: !self.no_timeouts,
+            chain: self.chain,
+            big_write: self.big_write,
             // `main` has refused a bug of the other model.
             bug: self.bug.and_then(|b| match b {
                 Bug::NeverRetry => Some(PlantedBug::ReplicaNeverRetries),
@@ -290,7 +309,30 @@ fn main() -> ExitCode {
                 }
             }
         },
-        Cmd::Traces { opts, out, count } => {
+        Cmd::Traces {
+            out,
+            count,
+            settled: true,
+            seed,
+            ..
+        } => {
+            let out = out.unwrap_or_else(|| "conformance/traces/ci.json".into());
+            let written = verdis_model::settled::generate(count, seed)
+                .and_then(|t| report::write_json(&out, &t).map(|_| t.len()));
+            match written {
+                Ok(n) => {
+                    println!("wrote {n} re-validated settled traces to {out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("traces: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Traces {
+            opts, out, count, ..
+        } => {
             let written = match opts.model {
                 ModelName::Replication => {
                     let out = out.unwrap_or_else(|| "docs/model/traces.json".into());

@@ -1,0 +1,213 @@
+//! The fault proxy: one per node, in front of its port, carrying every replication link to it.
+//!
+//! Replicas are configured to follow `127.0.0.1:<proxy port of their master>` and announce
+//! their own proxy port (`replica-announce-port`), so `FAILOVER TO 127.0.0.1 <proxy port>`
+//! names a replica the way its master lists it and the demoted master connects through a
+//! proxy too. The proxy learns which node a connection comes from by reading the
+//! `REPLCONF listening-port <port>` of the handshake, so [`Proxy::cut`] can close the link of
+//! one replica (both directions, as a reset would) and leave the others alone.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A forwarding connection: both sockets, and the node it comes from once known (-1 before).
+struct Link {
+    client: TcpStream,
+    server: TcpStream,
+    from: Arc<AtomicI64>,
+    done: Arc<AtomicBool>,
+}
+
+struct State {
+    stop: AtomicBool,
+    links: Mutex<Vec<Link>>,
+    /// Announced port -> node.
+    nodes: Mutex<HashMap<u16, usize>>,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    state: Arc<State>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Listens on a free port and forwards to `upstream`. `nodes` maps the ports replicas
+    /// announce to node indexes.
+    pub fn start(upstream: u16, nodes: HashMap<u16, usize>) -> Result<Proxy, String> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("proxy bind: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let state = Arc::new(State {
+            stop: AtomicBool::new(false),
+            links: Mutex::new(Vec::new()),
+            nodes: Mutex::new(nodes),
+        });
+        let st = state.clone();
+        let accept = std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if st.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let addr = SocketAddr::from(([127, 0, 0, 1], upstream));
+                // A node that is down refuses: the replica sees the connection close.
+                let Ok(server) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = (
+                    client.try_clone(),
+                    server.try_clone(),
+                    client.try_clone(),
+                    server.try_clone(),
+                ) else {
+                    continue;
+                };
+                let from = Arc::new(AtomicI64::new(-1));
+                let done = Arc::new(AtomicBool::new(false));
+                if let Ok(mut links) = st.links.lock() {
+                    links.retain(|l| !l.done.load(Ordering::SeqCst));
+                    links.push(Link {
+                        client: c3,
+                        server: s3,
+                        from: from.clone(),
+                        done: done.clone(),
+                    });
+                }
+                let (st1, from1, done1) = (st.clone(), from.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    pump(client, s2, &st1, &done1, |bytes| {
+                        if from1.load(Ordering::SeqCst) < 0 && head.len() < 4096 {
+                            head.extend_from_slice(bytes);
+                            let node = listening_port(&head).and_then(|p| {
+                                st1.nodes.lock().ok().and_then(|m| m.get(&p).copied())
+                            });
+                            if let Some(node) = node {
+                                from1.store(node as i64, Ordering::SeqCst);
+                            }
+                        }
+                    })
+                });
+                let (st2, done2) = (st.clone(), done.clone());
+                std::thread::spawn(move || pump(server, c2, &st2, &done2, |_| {}));
+            }
+        });
+        Ok(Proxy {
+            port,
+            state,
+            accept: Some(accept),
+        })
+    }
+
+    /// Sets the map from announced ports to nodes (known once every proxy is bound).
+    pub fn set_nodes(&self, nodes: HashMap<u16, usize>) {
+        if let Ok(mut m) = self.state.nodes.lock() {
+            *m = nodes;
+        }
+    }
+
+    /// Closes every open link that comes from `node`; returns how many.
+    pub fn cut(&self, node: usize) -> usize {
+        let Ok(mut links) = self.state.links.lock() else {
+            return 0;
+        };
+        let mut cut = 0;
+        for l in links.iter() {
+            if l.from.load(Ordering::SeqCst) == node as i64 && !l.done.load(Ordering::SeqCst) {
+                let _ = l.client.shutdown(Shutdown::Both);
+                let _ = l.server.shutdown(Shutdown::Both);
+                l.done.store(true, Ordering::SeqCst);
+                cut += 1;
+            }
+        }
+        links.retain(|l| !l.done.load(Ordering::SeqCst));
+        cut
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        if let Ok(mut links) = self.state.links.lock() {
+            for l in links.drain(..) {
+                let _ = l.client.shutdown(Shutdown::Both);
+                let _ = l.server.shutdown(Shutdown::Both);
+            }
+        }
+        // Wake the accept loop so it sees `stop`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Copies `from` to `to` until either side closes or the proxy stops, showing each chunk to
+/// `seen`; then closes both.
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    st: &State,
+    done: &AtomicBool,
+    mut seen: impl FnMut(&[u8]),
+) {
+    let mut buf = [0u8; 65536];
+    let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
+    while !st.stop.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => break,
+        };
+        seen(&buf[..n]);
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// The port of a `REPLCONF listening-port <port>` in the first bytes of a connection.
+pub fn listening_port(head: &[u8]) -> Option<u16> {
+    let lower: Vec<u8> = head.iter().map(|b| b.to_ascii_lowercase()).collect();
+    let key = b"listening-port\r\n";
+    let at = lower.windows(key.len()).position(|w| w == key)? + key.len();
+    // `$<len>\r\n<digits>\r\n`
+    let rest = &head[at..];
+    let nl = rest.windows(2).position(|w| w == b"\r\n")?;
+    let digits = &rest[nl + 2..];
+    let end = digits.windows(2).position(|w| w == b"\r\n")?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening_port;
+
+    #[test]
+    fn reads_the_listening_port_of_a_handshake() {
+        let hs =
+            b"*1\r\n$4\r\nPING\r\n*3\r\n$8\r\nREPLCONF\r\n$14\r\nlistening-port\r\n$4\r\n7001\r\n";
+        assert_eq!(listening_port(hs), Some(7001));
+        assert_eq!(listening_port(&hs[..hs.len() - 3]), None);
+        assert_eq!(listening_port(b"garbage"), None);
+    }
+}
