@@ -23,5 +23,8 @@ RUSTFLAGS="--cfg verdis_loom" CARGO_TARGET_DIR=target/loom cargo test --release 
 echo "== model checker: the default configuration, exhaustive (docs/model.md)"
 ./target/release/verdis-check check
 
+echo "== conformance: the model's settled traces on verdis-server and redis-server 7.0, server traces validated (docs/conformance.md)"
+./target/release/verdis-conform replay --target both --validate
+
 echo "== benchmark harness smoke run (tiny counts; the full run is documented in docs/performance.md)"
 ./target/release/verdis-bench --smoke > /dev/null
