@@ -90,6 +90,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn backlog_reports_its_configured_size() {
+        let mut b = Backlog::new(100, 0);
+        b.append(&[7; 150]);
+        assert_eq!((b.size_bytes(), b.histlen()), (100, 100));
+    }
+
+    #[test]
     fn backlog_starts_after_the_current_offset() {
         let b = Backlog::new(100, 494);
         assert_eq!((b.first_byte_offset(), b.histlen()), (495, 0));

@@ -143,6 +143,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn replid_parses_upper_case_hex_and_displays_as_lower_case() {
+        let id = ReplId::from_random([0xab; 20]);
+        assert_eq!(ReplId::parse_hex("AB".repeat(20).as_bytes()), Some(id));
+        assert_eq!(ReplId::parse_hex("aB".repeat(20).as_bytes()), Some(id));
+        assert_eq!(id.to_string(), "ab".repeat(20));
+    }
+
+    #[test]
     fn replid_renders_and_parses_as_40_hex() {
         let id = ReplId::from_random([0xab; 20]);
         let hex = id.to_hex();

@@ -143,6 +143,20 @@ impl ReplicaTable {
 mod tests {
     use super::*;
 
+    #[test]
+    fn replica_states_name_themselves_as_info_does_and_only_syncing_ones_get_the_stream() {
+        let all = [
+            (ReplicaState::Handshake, "handshake", false),
+            (ReplicaState::WaitBgsave, "wait_bgsave", false),
+            (ReplicaState::SendBulk, "send_bulk", true),
+            (ReplicaState::Online, "online", true),
+        ];
+        for (state, name, stream) in all {
+            assert_eq!(state.info_name(), name);
+            assert_eq!(state.receives_stream(), stream, "{name}");
+        }
+    }
+
     fn entry(node: NodeId, state: ReplicaState, ack_offset: u64, last_ack_ms: u64) -> ReplicaEntry {
         ReplicaEntry {
             node,

@@ -261,3 +261,33 @@ impl ReplConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ReplConfig;
+
+    #[test]
+    fn validate_accepts_the_defaults_and_rejects_each_bad_limit() {
+        assert_eq!(ReplConfig::default().validate(), Ok(()));
+        let bad: [fn(&mut ReplConfig); 7] = [
+            |c| c.backlog_size_bytes = 0,
+            |c| c.repl_timeout_ms = 0,
+            |c| c.ping_period_ms = 0,
+            |c| c.ack_period_ms = 0,
+            |c| c.repl_timeout_ms = c.ping_period_ms,
+            |c| c.max_replicas = 0,
+            |c| c.max_commands_per_read = 0,
+        ];
+        for (i, make_bad) in bad.iter().enumerate() {
+            let mut c = ReplConfig::default();
+            make_bad(&mut c);
+            assert!(c.validate().is_err(), "bad limit {i} accepted");
+        }
+        // Just above the ping period is fine.
+        let c = ReplConfig {
+            repl_timeout_ms: 10_001,
+            ..ReplConfig::default()
+        };
+        assert_eq!(c.validate(), Ok(()));
+    }
+}
