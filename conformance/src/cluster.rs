@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use verdis_core::resp::Frame;
 use verdis_model::replication::ModelCfg;
-use verdis_tests::{free_port, require_program, verdis_binary, Conn};
+use verdis_tests::{free_port, info_field, require_program, verdis_binary, Conn};
 
 /// Which server a replay runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,12 +134,7 @@ impl Cluster {
             backlog: cfg.backlog_bytes,
         };
         for i in 0..n {
-            let master = match i {
-                0 => None,
-                2 if cfg.chain => Some(1),
-                _ => Some(0),
-            };
-            cluster.spawn(i, master)?;
+            cluster.spawn(i, cfg.configured_master(i).map(|m| m as usize))?;
         }
         Ok(cluster)
     }
@@ -319,15 +314,6 @@ impl Cluster {
         }
         Ok(node)
     }
-}
-
-/// `field:value` of an INFO reply.
-pub fn info_field(info: &str, name: &str) -> Option<String> {
-    info.lines().find_map(|l| {
-        l.strip_prefix(name)
-            .and_then(|r| r.strip_prefix(':'))
-            .map(|v| v.trim().to_string())
-    })
 }
 
 impl Drop for Cluster {

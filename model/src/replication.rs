@@ -154,6 +154,16 @@ impl ModelCfg {
         1 + usize::from(self.replicas)
     }
 
+    /// The master node `me` is configured to follow (`replicaof`): none for node 0, node 1
+    /// for node 2 in a chain, else node 0.
+    pub fn configured_master(&self, me: usize) -> Option<NodeId> {
+        match me {
+            0 => None,
+            2 if self.chain => Some(1),
+            _ => Some(0),
+        }
+    }
+
     /// The client's actor index (after the nodes).
     pub fn client_id(&self) -> usize {
         self.node_count()
@@ -170,11 +180,7 @@ impl ModelCfg {
             .init_network(Network::new_ordered([]))
             .max_crashes(self.node_count());
         for me in 0..self.node_count() {
-            let master = match me {
-                0 => None,
-                2 if self.chain => Some(1),
-                _ => Some(0),
-            };
+            let master = self.configured_master(me);
             inner = inner.actor(ReplActor::Node(NodeActor {
                 me: me as NodeId,
                 master,
@@ -740,14 +746,20 @@ pub fn queued(net: &Network<Msg>) -> Box<dyn Iterator<Item = (Id, Id, &Msg)> + '
 pub fn is_fault(action: &InnerAction) -> bool {
     matches!(
         action,
-        ActorModelAction::Crash(_)
-            | ActorModelAction::Timeout(_, Timer::CutLink)
-            | ActorModelAction::Timeout(
-                _,
-                Timer::Repl(
-                    ReplTimer::ReplicaTimeout | ReplTimer::MasterTimeout(_) | ReplTimer::BacklogTtl
-                )
+        ActorModelAction::Crash(_) | ActorModelAction::Timeout(_, Timer::CutLink)
+    ) || is_timeout_fault(action)
+}
+
+/// Is this action a timeout fault (repl-timeout on either side, backlog TTL)?
+pub fn is_timeout_fault(action: &InnerAction) -> bool {
+    matches!(
+        action,
+        ActorModelAction::Timeout(
+            _,
+            Timer::Repl(
+                ReplTimer::ReplicaTimeout | ReplTimer::MasterTimeout(_) | ReplTimer::BacklogTtl
             )
+        )
     )
 }
 
@@ -1099,12 +1111,7 @@ impl ReplModel {
             ActorModelAction::Crash(id) => {
                 self.cfg.crashes && s.faults_left > 0 && usize::from(*id) != self.cfg.client_id()
             }
-            ActorModelAction::Timeout(
-                _,
-                Timer::Repl(
-                    ReplTimer::ReplicaTimeout | ReplTimer::MasterTimeout(_) | ReplTimer::BacklogTtl,
-                ),
-            ) => self.cfg.timeouts && s.faults_left > 0,
+            a if is_timeout_fault(a) => self.cfg.timeouts && s.faults_left > 0,
             a if is_fault(a) => s.faults_left > 0,
             ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing)) => s.pings_left > 0,
             // A replica retries when its master can serve it (see "Retries" in the module

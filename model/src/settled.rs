@@ -289,11 +289,7 @@ impl SettledRun {
                 .and_then(|st| st.master)
                 .map(|m| m as usize)
         } else {
-            match node {
-                0 => None,
-                2 if self.model.cfg.chain => Some(1),
-                _ => Some(0),
-            }
+            self.model.cfg.configured_master(node).map(|m| m as usize)
         }
     }
 }
