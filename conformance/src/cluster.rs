@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use verdis_core::resp::Frame;
 use verdis_model::replication::ModelCfg;
-use verdis_tests::{free_port, info_field, require_program, verdis_binary, Conn};
+use verdis_tests::{answered_by, free_port, info_field, require_program, verdis_binary, Answer, Conn};
 
 /// Which server a replay runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,8 +201,18 @@ impl Cluster {
         node.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(Frame::Simple(_)) = self.cmd(i, &["PING"]) {
-                return Ok(());
+            let pid = self.nodes[i].child.as_ref().map_or(0, |c| c.id());
+            match answered_by(self.nodes[i].port, pid) {
+                Answer::Ours => return Ok(()),
+                // Another listener on the port (a proxy or another test took the released
+                // port): this node failed to bind; observing it would observe someone else.
+                Answer::Other(who) => {
+                    return Err(format!(
+                        "node {i}: port {} is held by another process ({who})",
+                        self.nodes[i].port
+                    ))
+                }
+                Answer::Nothing => {}
             }
             let exited = self.nodes[i]
                 .child

@@ -66,8 +66,31 @@ pub fn require_program(name: &str) -> PathBuf {
     panic!("`{name}` is not installed: run scripts/setup.sh (installs Debian's redis-server and redis-tools 7.0.15)");
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// Ports handed out by [`free_port`]: below Linux's default ephemeral range (32768-60999),
+/// so no socket the kernel numbers itself (a listener on port 0, an outgoing connection) can
+/// take a chosen port between the choice and the server binding it, or while a killed server
+/// is down before its restart on the same port.
+const PORT_LO: u32 = 12000;
+const PORT_SPAN: u32 = 20000;
+
+/// A free TCP port on 127.0.0.1 (bound, then released). Successive calls in one process walk
+/// the range from a pid-derived start, so they never repeat a port within 20000 calls.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % PORT_SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..PORT_SPAN {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst) % PORT_SPAN;
+        let port = (PORT_LO + n) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
 }
@@ -162,11 +185,12 @@ impl Server {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("exited with {status}: {}", self.log()));
             }
-            if let Ok(mut c) = Conn::try_connect(self.port) {
-                if let Ok(Frame::Simple(s)) | Ok(Frame::Error(s)) = c.try_cmd(&["PING"]) {
-                    let _ = s;
-                    return Ok(());
+            match answered_by(self.port, self.child.id()) {
+                Answer::Ours => return Ok(()),
+                Answer::Other(pid) => {
+                    return Err(format!("port {} is held by another process ({pid})", self.port))
                 }
+                Answer::Nothing => {}
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -384,6 +408,38 @@ pub fn text(f: &Frame) -> String {
         }
         Frame::Integer(i) => i.to_string(),
         other => format!("{other:?}"),
+    }
+}
+
+/// Who answers on a port a server was just started on.
+pub enum Answer {
+    /// The process with the expected pid (or a server that answers but will not say who it
+    /// is yet: LOADING, NOAUTH).
+    Ours,
+    /// Another process: the port was taken between choosing it and the server binding it
+    /// (a released ephemeral port handed out again), so the new server failed to bind.
+    Other(String),
+    /// Nothing answers yet.
+    Nothing,
+}
+
+/// Asks the server on `port` for its `process_id` and compares it with `pid`.
+pub fn answered_by(port: u16, pid: u32) -> Answer {
+    let Ok(mut c) = Conn::try_connect(port) else {
+        return Answer::Nothing;
+    };
+    match c.try_cmd(&["INFO", "server"]) {
+        Ok(Frame::Bulk(b)) | Ok(Frame::Verbatim(b)) => {
+            let info = String::from_utf8_lossy(&b);
+            match info_field(&info, "process_id") {
+                Some(p) if p == pid.to_string() => Answer::Ours,
+                Some(p) => Answer::Other(p),
+                None => Answer::Other("no process_id in INFO".to_string()),
+            }
+        }
+        Ok(Frame::Error(_)) => Answer::Ours,
+        Ok(other) => Answer::Other(format!("INFO replied {other:?}")),
+        Err(_) => Answer::Nothing,
     }
 }
 
