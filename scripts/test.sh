@@ -14,8 +14,12 @@ cargo fmt --all -- --check
 echo "== build (release)"
 cargo build --release --workspace --bins --locked
 
-echo "== tests"
-cargo test --release --workspace --locked -- --test-threads=2
+echo "== tests (every verdis-server they start writes its protocol trace, validated below)"
+rm -rf target/test-traces
+VERDIS_TEST_TRACE_DIR="$PWD/target/test-traces" cargo test --release --workspace --locked -- --test-threads=2
+
+echo "== conformance: the protocol traces of the end-to-end and interop tests against the model's rules"
+./target/release/verdis-conform validate --runs-under target/test-traces
 
 echo "== loom: the replica link's output-buffer accounting under every interleaving"
 RUSTFLAGS="--cfg verdis_loom" CARGO_TARGET_DIR=target/loom cargo test --release -p verdis --lib --locked loom

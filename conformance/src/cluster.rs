@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use verdis_core::resp::Frame;
 use verdis_model::replication::ModelCfg;
-use verdis_tests::{answered_by, free_port, info_field, require_program, verdis_binary, Answer, Conn};
+use verdis_tests::{
+    answered_by, free_port, info_field, require_program, verdis_binary, Answer, Conn,
+};
 
 /// Which server a replay runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +240,14 @@ impl Cluster {
             let _ = c.kill(); // SIGKILL
             let _ = c.wait();
         }
+    }
+
+    /// Starts (or ends) a partition of node `node`: no replication link to or from it.
+    pub fn partition(&self, node: usize, on: bool) {
+        for n in &self.nodes {
+            n.proxy.block(node, on);
+        }
+        self.nodes[node].proxy.refuse(on);
     }
 
     pub fn is_up(&self, i: usize) -> bool {

@@ -6,8 +6,13 @@
 //! proxy too. The proxy learns which node a connection comes from by reading the
 //! `REPLCONF listening-port <port>` of the handshake, so [`Proxy::cut`] can close the link of
 //! one replica (both directions, as a reset would) and leave the others alone.
+//!
+//! A partition of node `n` is two settings: every proxy blocks links that come from `n`
+//! ([`Proxy::block`]: open ones are cut, new ones are closed as soon as the handshake names
+//! `n`, before anything past the first PING reaches the master), and `n`'s own proxy refuses
+//! every connection ([`Proxy::refuse`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -28,6 +33,10 @@ struct State {
     links: Mutex<Vec<Link>>,
     /// Announced port -> node.
     nodes: Mutex<HashMap<u16, usize>>,
+    /// Nodes whose links are closed once identified (partitioned away).
+    blocked: Mutex<HashSet<usize>>,
+    /// Close every new connection at once (this proxy's node is partitioned away).
+    refuse: AtomicBool,
 }
 
 pub struct Proxy {
@@ -46,6 +55,8 @@ impl Proxy {
             stop: AtomicBool::new(false),
             links: Mutex::new(Vec::new()),
             nodes: Mutex::new(nodes),
+            blocked: Mutex::new(HashSet::new()),
+            refuse: AtomicBool::new(false),
         });
         let st = state.clone();
         let accept = std::thread::spawn(move || {
@@ -54,6 +65,10 @@ impl Proxy {
                     return;
                 }
                 let Ok(client) = client else { continue };
+                if st.refuse.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
                 let addr = SocketAddr::from(([127, 0, 0, 1], upstream));
                 // A node that is down refuses: the replica sees the connection close.
                 let Ok(server) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
@@ -92,12 +107,15 @@ impl Proxy {
                             });
                             if let Some(node) = node {
                                 from1.store(node as i64, Ordering::SeqCst);
+                                let blocked = st1.blocked.lock().is_ok_and(|b| b.contains(&node));
+                                return !blocked;
                             }
                         }
+                        true
                     })
                 });
                 let (st2, done2) = (st.clone(), done.clone());
-                std::thread::spawn(move || pump(server, c2, &st2, &done2, |_| {}));
+                std::thread::spawn(move || pump(server, c2, &st2, &done2, |_| true));
             }
         });
         Ok(Proxy {
@@ -116,12 +134,39 @@ impl Proxy {
 
     /// Closes every open link that comes from `node`; returns how many.
     pub fn cut(&self, node: usize) -> usize {
+        self.cut_where(|from| from == node as i64)
+    }
+
+    /// Blocks (or unblocks) links from `node`: open ones are cut, new ones closed once the
+    /// handshake names it.
+    pub fn block(&self, node: usize, on: bool) {
+        if let Ok(mut b) = self.state.blocked.lock() {
+            if on {
+                b.insert(node);
+            } else {
+                b.remove(&node);
+            }
+        }
+        if on {
+            self.cut(node);
+        }
+    }
+
+    /// Refuses (or accepts again) every connection; refusing also cuts the open ones.
+    pub fn refuse(&self, on: bool) {
+        self.state.refuse.store(on, Ordering::SeqCst);
+        if on {
+            self.cut_where(|_| true);
+        }
+    }
+
+    fn cut_where(&self, pick: impl Fn(i64) -> bool) -> usize {
         let Ok(mut links) = self.state.links.lock() else {
             return 0;
         };
         let mut cut = 0;
         for l in links.iter() {
-            if l.from.load(Ordering::SeqCst) == node as i64 && !l.done.load(Ordering::SeqCst) {
+            if pick(l.from.load(Ordering::SeqCst)) && !l.done.load(Ordering::SeqCst) {
                 let _ = l.client.shutdown(Shutdown::Both);
                 let _ = l.server.shutdown(Shutdown::Both);
                 l.done.store(true, Ordering::SeqCst);
@@ -150,14 +195,14 @@ impl Drop for Proxy {
     }
 }
 
-/// Copies `from` to `to` until either side closes or the proxy stops, showing each chunk to
-/// `seen`; then closes both.
+/// Copies `from` to `to` until either side closes, the proxy stops or `seen` (shown each
+/// chunk before it is forwarded) says no; then closes both.
 fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
     st: &State,
     done: &AtomicBool,
-    mut seen: impl FnMut(&[u8]),
+    mut seen: impl FnMut(&[u8]) -> bool,
 ) {
     let mut buf = [0u8; 65536];
     let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
@@ -175,8 +220,7 @@ fn pump(
             }
             Err(_) => break,
         };
-        seen(&buf[..n]);
-        if to.write_all(&buf[..n]).is_err() {
+        if !seen(&buf[..n]) || to.write_all(&buf[..n]).is_err() {
             break;
         }
     }

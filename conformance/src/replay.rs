@@ -200,8 +200,29 @@ fn drive(
             let n = (cfg.node_count()).to_string();
             let _ = cluster.cmd(0, &["WAIT", &n, "100"]);
         }
+        EnvStep::ReplicaofNoOne { node } => {
+            expect_ok(
+                cluster.cmd(node, &["REPLICAOF", "NO", "ONE"])?,
+                "REPLICAOF NO ONE",
+            )?;
+        }
+        EnvStep::Replicaof { node, master } => {
+            let port = cluster.nodes[master].proxy.port.to_string();
+            let reply = cluster.cmd(node, &["REPLICAOF", "127.0.0.1", &port])?;
+            expect_ok(reply, "REPLICAOF")?;
+        }
+        EnvStep::Partition { node } => cluster.partition(node, true),
+        EnvStep::Heal { node } => cluster.partition(node, false),
     }
     Ok(())
+}
+
+/// The model's operator commands always succeed: anything but `+OK...` is a difference.
+fn expect_ok(reply: Frame, what: &str) -> Result<(), String> {
+    match reply {
+        Frame::Simple(_) => Ok(()),
+        other => Err(format!("{what} answered {other:?}, the model says +OK")),
+    }
 }
 
 /// Waits until the cluster shows one of the model's quiescent states (stable across

@@ -108,6 +108,15 @@ pub struct ModelCfg {
     /// The value of write 1 is padded to this many bytes (a write larger than the backlog).
     #[serde(default)]
     pub big_write: Option<u32>,
+    /// An operator's manual failover: `REPLICAOF NO ONE` on node 1, and `REPLICAOF <node 1>`
+    /// on every other node once node 1 is a master (each once).
+    #[serde(default)]
+    pub manual: bool,
+    /// Network partitions: a replica may be cut off from every other node (its link closed,
+    /// no connection to or from it) until healed. Charged to the fault budget. Not offered
+    /// with crashes or FAILOVER (their restarts and handshakes would bypass the partition).
+    #[serde(default)]
+    pub partition: bool,
 }
 
 fn yes() -> bool {
@@ -136,6 +145,8 @@ impl Default for ModelCfg {
             timeouts: true,
             chain: false,
             big_write: None,
+            manual: false,
+            partition: false,
         }
     }
 }
@@ -189,6 +200,8 @@ impl ModelCfg {
                 switchover: if me == 0 { self.switchover } else { None },
                 getack: me == 0 && self.getack,
                 big_write: self.big_write,
+                manual: self.manual,
+                partition: self.partition && me != 0,
             }));
         }
         inner = inner.actor(ReplActor::Client(ClientActor {
@@ -232,6 +245,14 @@ pub enum Timer {
     AdminFailover,
     /// The operator issues WAIT on node 0 (GETACK into the stream).
     AdminWait,
+    /// The operator issues `REPLICAOF NO ONE` on node 1.
+    AdminPromote,
+    /// The operator issues `REPLICAOF <node 1>` on this node.
+    AdminFollow,
+    /// Fault: this node is cut off from the others (see [`ModelCfg::partition`]).
+    Partition,
+    /// The partition of this node ends.
+    Heal,
 }
 
 /// A server: the core's state plus the data set the driver keeps.
@@ -292,6 +313,10 @@ pub struct NodeActor {
     pub getack: bool,
     /// See [`ModelCfg::big_write`].
     pub big_write: Option<u32>,
+    /// See [`ModelCfg::manual`].
+    pub manual: bool,
+    /// See [`ModelCfg::partition`].
+    pub partition: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -437,6 +462,19 @@ impl NodeActor {
         if self.getack && incarnation == 0 {
             o.set_timer(Timer::AdminWait, model_timeout());
         }
+        if self.manual && incarnation == 0 {
+            let t = if self.me == 1 {
+                Timer::AdminPromote
+            } else {
+                Timer::AdminFollow
+            };
+            o.set_timer(t, model_timeout());
+        }
+        if self.partition {
+            // Always armed; the wrapper offers each only when it applies.
+            o.set_timer(Timer::Partition, model_timeout());
+            o.set_timer(Timer::Heal, model_timeout());
+        }
         o.save(self.storage(&state, incarnation));
         state
     }
@@ -573,7 +611,7 @@ impl NodeActor {
                 let fx = s.repl.handle_timer(t, NOW_MS, cfg, &mut ids);
                 self.exec(s, fx, None, o);
             }
-            Timer::CutLink => {
+            Timer::CutLink | Timer::Partition => {
                 if let Some(l) = s.repl.link().filter(|l| l.phase != LinkPhase::Down) {
                     let (master, link) = (l.master, l.link);
                     // The cut, as both ends see it: our side closes, the master's side hears a
@@ -585,8 +623,24 @@ impl NodeActor {
                         Msg::ToMaster(link, ToMaster::Closed),
                     );
                 }
-                // Re-armed either way; with no link up this firing is a no-op and is ignored.
-                o.set_timer(Timer::CutLink, model_timeout());
+                // Re-armed either way; with no link up a cut is a no-op and is ignored (a
+                // partition still takes effect: the wrapper records it).
+                o.set_timer(timer, model_timeout());
+            }
+            // The wrapper records the end of the partition; the replica's next retry connects.
+            Timer::Heal => o.set_timer(Timer::Heal, model_timeout()),
+            Timer::AdminPromote => {
+                let mut ids = ModelIds {
+                    me: self.me,
+                    incarnation: s.repl.incarnation,
+                    minted: &mut s.minted,
+                };
+                let fx = s.repl.handle_replicaof_no_one(NOW_MS, cfg, &mut ids);
+                self.exec(s, fx, None, o);
+            }
+            Timer::AdminFollow => {
+                let fx = s.repl.handle_replicaof(1, NOW_MS, cfg);
+                self.exec(s, fx, None, o);
             }
             Timer::AdminFailover => {
                 let force = self.switchover.is_some_and(|sw| sw.force);
@@ -717,6 +771,8 @@ pub struct ReplState {
     pub stable_steps: u8,
     /// The last timer the fair scheduler fired (round robin over (actor, timer)).
     pub last_timer: Option<(usize, Timer)>,
+    /// Bit i: node i is partitioned away (see [`ModelCfg::partition`]).
+    pub isolated: u8,
 }
 
 pub const EV_PARTIAL_AFTER_RECONNECT: u8 = 1;
@@ -746,7 +802,8 @@ pub fn queued(net: &Network<Msg>) -> Box<dyn Iterator<Item = (Id, Id, &Msg)> + '
 pub fn is_fault(action: &InnerAction) -> bool {
     matches!(
         action,
-        ActorModelAction::Crash(_) | ActorModelAction::Timeout(_, Timer::CutLink)
+        ActorModelAction::Crash(_)
+            | ActorModelAction::Timeout(_, Timer::CutLink | Timer::Partition)
     ) || is_timeout_fault(action)
 }
 
@@ -844,6 +901,15 @@ impl ReplModel {
             None => !matches!(m.repl.failover, FailoverState::InProgress { .. }),
             Some(l) => l.phase == LinkPhase::Streaming,
         })
+    }
+
+    /// Whether a partition separates node `r` from its master (either side cut off).
+    pub fn cut_off(&self, s: &ReplState, r: usize) -> bool {
+        let master = self
+            .node(s, r)
+            .and_then(|n| n.repl.link())
+            .map(|l| l.master as usize);
+        s.isolated & (1 << r) != 0 || master.is_some_and(|m| s.isolated & (1 << m) != 0)
     }
 
     /// An ACK that would tell the master what it already recorded for this connection: its
@@ -1007,6 +1073,7 @@ impl Model for ReplModel {
                 fair: false,
                 stable_steps: 0,
                 last_timer: None,
+                isolated: 0,
             })
             .collect()
     }
@@ -1107,36 +1174,74 @@ impl ReplModel {
     fn environment_actions(&self, s: &ReplState, actions: &mut Vec<InnerAction>) {
         let mut all = Vec::new();
         self.inner.actions(&s.sys, &mut all);
-        actions.extend(all.into_iter().filter(|a| match a {
-            ActorModelAction::Crash(id) => {
-                self.cfg.crashes && s.faults_left > 0 && usize::from(*id) != self.cfg.client_id()
+        actions.extend(all.into_iter().filter(|a| {
+            match a {
+                ActorModelAction::Crash(id) => {
+                    self.cfg.crashes
+                        && s.faults_left > 0
+                        && usize::from(*id) != self.cfg.client_id()
+                }
+                // A partition starts on a replica not yet cut off, and
+                // ends only where one started.
+                ActorModelAction::Timeout(id, Timer::Partition) => {
+                    s.faults_left > 0
+                        && s.isolated & (1 << usize::from(*id)) == 0
+                        && self
+                            .node(s, usize::from(*id))
+                            .is_some_and(|n| n.repl.link().is_some())
+                }
+                a if is_timeout_fault(a) => self.cfg.timeouts && s.faults_left > 0,
+                a if is_fault(a) => s.faults_left > 0,
+                ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing)) => {
+                    s.pings_left > 0
+                }
+                // A replica retries when its master can serve it (see "Retries" in the module
+                // comment): a retry refused with -NOMASTERLINK changes nothing but the link id.
+                ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ConnectRetry)) => {
+                    self.can_serve(s, usize::from(*id)) && !self.cut_off(s, usize::from(*id))
+                }
+                ActorModelAction::Timeout(id, Timer::Heal) => {
+                    s.isolated & (1 << usize::from(*id)) != 0
+                }
+                // REPLICAOF <node 1> once node 1 is a master, between nodes that can reach it.
+                ActorModelAction::Timeout(id, Timer::AdminFollow) => {
+                    self.node(s, 1).is_some_and(|n| n.repl.link().is_none())
+                        && s.isolated & (1 << usize::from(*id) | 1 << 1) == 0
+                }
+                // The once-a-second ACK fires only when it carries news and after the previous one
+                // was delivered: acks are idempotent and monotone, so a queue of them, or a repeat
+                // of what the master recorded, adds no behaviour, only states.
+                ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ReplicaAck)) => {
+                    !self.ack_is_redundant(s, usize::from(*id))
+                        && !queued(&s.sys.network).any(|(src, _, m)| {
+                            src == *id && matches!(m, Msg::ToMaster(_, ToMaster::Ack { .. }))
+                        })
+                }
+                _ => true,
             }
-            a if is_timeout_fault(a) => self.cfg.timeouts && s.faults_left > 0,
-            a if is_fault(a) => s.faults_left > 0,
-            ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing)) => s.pings_left > 0,
-            // A replica retries when its master can serve it (see "Retries" in the module
-            // comment): a retry refused with -NOMASTERLINK changes nothing but the link id.
-            ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ConnectRetry)) => {
-                self.can_serve(s, usize::from(*id))
-            }
-            // The once-a-second ACK fires only when it carries news and after the previous one
-            // was delivered: acks are idempotent and monotone, so a queue of them, or a repeat
-            // of what the master recorded, adds no behaviour, only states.
-            ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ReplicaAck)) => {
-                !self.ack_is_redundant(s, usize::from(*id))
-                    && !queued(&s.sys.network).any(|(src, _, m)| {
-                        src == *id && matches!(m, Msg::ToMaster(_, ToMaster::Ack { .. }))
-                    })
-            }
-            _ => true,
         }));
     }
 
     /// One step of the actor system with the budget and monitor bookkeeping.
     fn step(&self, last: &ReplState, action: InnerAction) -> Option<ReplState> {
-        let sys = self.inner.next_state(&last.sys, action.clone())?;
+        let sys = match self.inner.next_state(&last.sys, action.clone()) {
+            Some(sys) => sys,
+            // A partition of a replica whose link is already down, and every heal, change
+            // only the wrapper's `isolated` (stateright calls the actor's firing a no-op).
+            None if matches!(
+                action,
+                ActorModelAction::Timeout(_, Timer::Partition | Timer::Heal)
+            ) =>
+            {
+                last.sys.clone()
+            }
+            None => return None,
+        };
         if is_fault(&action)
-            && !matches!(action, ActorModelAction::Crash(_))
+            && !matches!(
+                action,
+                ActorModelAction::Crash(_) | ActorModelAction::Timeout(_, Timer::Partition)
+            )
             && sys.actor_states == last.sys.actor_states
             && sys.network == last.sys.network
         {
@@ -1152,9 +1257,15 @@ impl ReplModel {
             fair: last.fair,
             stable_steps: last.stable_steps,
             last_timer: last.last_timer,
+            isolated: last.isolated,
         };
-        if let ActorModelAction::Crash(id) = action {
-            self.reset_connections(last, usize::from(id), &mut next);
+        match action {
+            ActorModelAction::Crash(id) => self.reset_connections(last, usize::from(id), &mut next),
+            ActorModelAction::Timeout(id, Timer::Partition) => {
+                next.isolated |= 1 << usize::from(id)
+            }
+            ActorModelAction::Timeout(id, Timer::Heal) => next.isolated &= !(1 << usize::from(id)),
+            _ => {}
         }
         if is_fault(&action) {
             next.faults_left -= 1;

@@ -49,6 +49,15 @@ pub enum EnvStep {
     Failover,
     /// `WAIT` on node 0: `REPLCONF GETACK *` into the stream.
     Wait,
+    /// `REPLICAOF NO ONE` on a replica.
+    ReplicaofNoOne { node: usize },
+    /// `REPLICAOF <master>` on a node.
+    Replicaof { node: usize, master: usize },
+    /// The node is cut off from every other node: its replication link closes, and no
+    /// replication connection to or from it gets through until it is healed.
+    Partition { node: usize },
+    /// The partition of the node ends.
+    Heal { node: usize },
 }
 
 impl std::fmt::Display for EnvStep {
@@ -60,6 +69,12 @@ impl std::fmt::Display for EnvStep {
             EnvStep::Restart { node } => write!(f, "restart node {node}"),
             EnvStep::Failover => write!(f, "FAILOVER TO node 1 on node 0"),
             EnvStep::Wait => write!(f, "WAIT on node 0"),
+            EnvStep::ReplicaofNoOne { node } => write!(f, "REPLICAOF NO ONE on node {node}"),
+            EnvStep::Replicaof { node, master } => {
+                write!(f, "REPLICAOF node {master} on node {node}")
+            }
+            EnvStep::Partition { node } => write!(f, "partition node {node} away"),
+            EnvStep::Heal { node } => write!(f, "heal the partition of node {node}"),
         }
     }
 }
@@ -82,6 +97,19 @@ pub fn env_step(model: &ReplModel, action: &InnerAction) -> Option<EnvStep> {
         }),
         ActorModelAction::Timeout(_, Timer::AdminFailover) => Some(EnvStep::Failover),
         ActorModelAction::Timeout(_, Timer::AdminWait) => Some(EnvStep::Wait),
+        ActorModelAction::Timeout(id, Timer::AdminPromote) => Some(EnvStep::ReplicaofNoOne {
+            node: usize::from(*id),
+        }),
+        ActorModelAction::Timeout(id, Timer::AdminFollow) => Some(EnvStep::Replicaof {
+            node: usize::from(*id),
+            master: 1,
+        }),
+        ActorModelAction::Timeout(id, Timer::Partition) => Some(EnvStep::Partition {
+            node: usize::from(*id),
+        }),
+        ActorModelAction::Timeout(id, Timer::Heal) => Some(EnvStep::Heal {
+            node: usize::from(*id),
+        }),
         _ => None,
     }
 }
@@ -113,6 +141,15 @@ pub fn action_of(model: &ReplModel, step: EnvStep) -> InnerAction {
         EnvStep::Restart { node } => ActorModelAction::Recover(Id::from(node)),
         EnvStep::Failover => ActorModelAction::Timeout(Id::from(0), Timer::AdminFailover),
         EnvStep::Wait => ActorModelAction::Timeout(Id::from(0), Timer::AdminWait),
+        EnvStep::ReplicaofNoOne { node } => {
+            ActorModelAction::Timeout(Id::from(node), Timer::AdminPromote)
+        }
+        // The model's operator only ever points nodes at node 1.
+        EnvStep::Replicaof { node, .. } => {
+            ActorModelAction::Timeout(Id::from(node), Timer::AdminFollow)
+        }
+        EnvStep::Partition { node } => ActorModelAction::Timeout(Id::from(node), Timer::Partition),
+        EnvStep::Heal { node } => ActorModelAction::Timeout(Id::from(node), Timer::Heal),
     }
 }
 
@@ -384,7 +421,26 @@ pub fn replay_base() -> ModelCfg {
         timeouts: false,
         chain: false,
         big_write: None,
+        manual: false,
+        partition: false,
     }
+}
+
+/// A manual failover (REPLICAOF NO ONE, REPLICAOF) with partitions, no crashes, no FAILOVER.
+fn manual_base() -> ModelCfg {
+    ModelCfg {
+        manual: true,
+        partition: true,
+        crashes: false,
+        switchover: None,
+        ..replay_base()
+    }
+}
+
+fn follows(m: &ReplModel, s: &ReplState, node: usize, master: usize) -> bool {
+    m.node(s, node)
+        .and_then(|n| n.repl.link())
+        .is_some_and(|l| l.master as usize == master && l.phase == LinkPhase::Streaming)
 }
 
 fn converged_after(m: &ReplModel, s: &ReplState) -> bool {
@@ -529,6 +585,35 @@ pub fn goals() -> Vec<Goal> {
             },
         },
         Goal {
+            name: "scenario: manual failover (REPLICAOF NO ONE, then REPLICAOF), no full sync",
+            cfg: ModelCfg {
+                partition: false,
+                ..manual_base()
+            },
+            reached: |m, _, s, steps| {
+                count(steps, |s| matches!(s, EnvStep::Write { .. })) >= 1
+                    && follows(m, s, 0, 1)
+                    && follows(m, s, 2, 1)
+                    && converged_after(m, s)
+                    && observe(m, s).get(1).is_some_and(|o| o.sync_full == 0)
+            },
+        },
+        Goal {
+            name: "scenario: the old master is ahead of the promoted replica (its writes lost)",
+            cfg: ModelCfg {
+                faults: 1,
+                ..manual_base()
+            },
+            reached: |m, _, s, steps| {
+                steps.contains(&EnvStep::Partition { node: 1 })
+                    && follows(m, s, 0, 1)
+                    && m.node(s, 0).is_some_and(|n| {
+                        (1..=m.cfg.writes)
+                            .any(|i| m.client(s).acked & (1 << i) != 0 && !n.data.contains(&i))
+                    })
+            },
+        },
+        Goal {
             name: "scenario: FAILOVER FORCE with one replica",
             cfg: ModelCfg {
                 replicas: 1,
@@ -602,6 +687,7 @@ pub fn walk_configs() -> Vec<ModelCfg> {
             switchover: Some(SwitchoverCfg { force: true }),
             ..base.clone()
         },
+        manual_base(),
     ]
 }
 

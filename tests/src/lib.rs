@@ -95,6 +95,48 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Set to a directory, every verdis-server a test starts writes its protocol trace
+/// (`verdis-protocol-trace`) to `<dir>/<test binary>.<test name>/node-<port>-<n>.jsonl`, one
+/// directory per test, which `verdis-conform validate --runs` checks (scripts/test.sh).
+pub const TRACE_DIR_ENV: &str = "VERDIS_TEST_TRACE_DIR";
+
+/// The marker file of a run in which a redis-server took part (its side is not logged).
+pub const UNLOGGED_PEERS: &str = "unlogged-peers";
+
+static TRACE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// This test's trace directory, created, when [`TRACE_DIR_ENV`] is set.
+fn trace_run_dir() -> Option<PathBuf> {
+    let root = std::env::var_os(TRACE_DIR_ENV)?;
+    // `replication-<hash>` -> `replication`.
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let exe = match exe.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            name.to_string()
+        }
+        _ => exe,
+    };
+    // The test harness names each test's thread after the test.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", ".");
+    let dir = PathBuf::from(root).join(format!("{exe}.{test}"));
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir)
+}
+
+/// Records that a peer whose side is not logged (a redis-server, a scripted master) takes
+/// part in this test's replication, when traces are being written.
+pub fn unlogged_peer(what: &str) {
+    if let Some(run) = trace_run_dir() {
+        let _ = std::fs::write(run.join(UNLOGGED_PEERS), format!("{what}\n"));
+    }
+}
+
 /// A running server process, killed on drop.
 pub struct Server {
     child: Child,
@@ -156,6 +198,24 @@ impl Server {
                     .arg("--appendonly")
                     .arg("no");
             }
+            let own_trace = args.contains(&"--verdis-protocol-trace");
+            if let Some(run) = trace_run_dir() {
+                match kind {
+                    // The test reads its own trace file: this server is not in the run's logs.
+                    Kind::Verdis if own_trace => {
+                        unlogged_peer("a verdis-server with its own trace")
+                    }
+                    Kind::Verdis => {
+                        cmd.arg("--verdis-protocol-trace").arg(run.join(format!(
+                            "node-{port}-{}.jsonl",
+                            TRACE_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                        )));
+                    }
+                    // Its side of the links is not logged: the validator checks each Verdis
+                    // line, but not the replies a Redis master sent (see docs/conformance.md).
+                    Kind::Redis => unlogged_peer("redis-server"),
+                }
+            }
             cmd.args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(
@@ -188,7 +248,10 @@ impl Server {
             match answered_by(self.port, self.child.id()) {
                 Answer::Ours => return Ok(()),
                 Answer::Other(pid) => {
-                    return Err(format!("port {} is held by another process ({pid})", self.port))
+                    return Err(format!(
+                        "port {} is held by another process ({pid})",
+                        self.port
+                    ))
                 }
                 Answer::Nothing => {}
             }

@@ -2497,6 +2497,7 @@ struct MasterSide {
 impl MasterSide {
     /// Accepts the replica's next connection, if one comes in time.
     fn accept(listener: &std::net::TcpListener) -> Option<MasterSide> {
+        verdis_tests::unlogged_peer("a scripted master");
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");

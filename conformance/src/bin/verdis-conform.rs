@@ -67,6 +67,10 @@ enum Cmd {
         /// Directories, each holding the node*.jsonl files of one run.
         #[arg(long)]
         runs: Vec<PathBuf>,
+        /// A directory whose every subdirectory is one run (the test suite's traces, written
+        /// with VERDIS_TEST_TRACE_DIR); runs whose servers logged nothing are counted apart.
+        #[arg(long)]
+        runs_under: Option<PathBuf>,
     },
 }
 
@@ -124,7 +128,11 @@ fn main() -> ExitCode {
                 report,
             )
         }
-        Cmd::Validate { files, runs } => {
+        Cmd::Validate {
+            files,
+            runs,
+            runs_under,
+        } => {
             let mut all = Vec::new();
             if !files.is_empty() {
                 all.push(files);
@@ -137,6 +145,9 @@ fn main() -> ExitCode {
                 let res = validate::validate_files(&run);
                 ok &= res.print();
             }
+            if let Some(root) = runs_under {
+                ok &= validate_runs_under(&root);
+            }
             if ok {
                 ExitCode::SUCCESS
             } else {
@@ -144,6 +155,44 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Validates every run directory under `root`; prints only the failing ones, then totals.
+fn validate_runs_under(root: &std::path::Path) -> bool {
+    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(root) {
+        Ok(d) => d
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect(),
+        Err(e) => {
+            eprintln!("{}: {e}", root.display());
+            return false;
+        }
+    };
+    dirs.sort();
+    let (mut runs, mut empty, mut partial, mut bad, mut lines, mut checks) = (0, 0, 0, 0, 0, 0);
+    for dir in &dirs {
+        let (res, whole) = validate::validate_run(dir);
+        if res.lines == 0 && res.errors.is_empty() {
+            empty += 1; // no replication activity in this test
+            continue;
+        }
+        runs += 1;
+        partial += usize::from(!whole);
+        lines += res.lines;
+        checks += res.checks;
+        if !res.errors.is_empty() {
+            bad += 1;
+            println!("{}:", dir.display());
+            res.print();
+        }
+    }
+    println!(
+        "validated the protocol traces of {runs} test runs ({partial} with an unlogged peer, redis-server or a scripted master: \
+         per-line rules only; {empty} without replication activity): {lines} lines, {checks} \
+         checks, {bad} invalid"
+    );
+    bad == 0 && runs > 0
 }
 
 fn run_replays(

@@ -90,13 +90,14 @@ fn effect_json(e: &Effect) -> Value {
 
 fn state_json(node: &ReplNode) -> Value {
     let id = &node.identity;
-    let (role, master, link, phase) = match &node.role {
-        Role::Master => ("master", None, None, None),
+    let (role, master, link, phase, pending) = match &node.role {
+        Role::Master => ("master", None, None, None, 0),
         Role::Replica(l) => (
             "replica",
             Some(l.master),
             Some(l.link),
             Some(format!("{:?}", l.phase)),
+            l.pending.len(),
         ),
     };
     let replicas: Vec<Value> = node
@@ -109,6 +110,7 @@ fn state_json(node: &ReplNode) -> Value {
         "master": master,
         "link": link,
         "phase": phase,
+        "pending": pending,
         "replid": id.replid.to_hex(),
         "replid2": id.replid2.to_hex(),
         "master_repl_offset": id.master_repl_offset,

@@ -151,6 +151,13 @@ struct Opts {
     /// Pad the value of write 1 to this many bytes.
     #[arg(long, value_name = "BYTES")]
     big_write: Option<u32>,
+    /// An operator's manual failover: REPLICAOF NO ONE on node 1, REPLICAOF node 1 on the others.
+    #[arg(long)]
+    manual: bool,
+    /// Network partitions of a replica (charged to the fault budget); use with --no-crashes
+    /// and --no-switchover.
+    #[arg(long)]
+    partition: bool,
     /// Plant a known bug (the check must then fail).
     #[arg(long, value_enum)]
     bug: Option<Bug>,
@@ -192,6 +199,8 @@ impl Opts {
             timeouts: !self.no_timeouts,
             chain: self.chain,
             big_write: self.big_write,
+            manual: self.manual,
+            partition: self.partition,
             // `main` has refused a bug of the other model.
             bug: self.bug.and_then(|b| match b {
                 Bug::NeverRetry => Some(PlantedBug::ReplicaNeverRetries),
@@ -237,6 +246,10 @@ fn main() -> ExitCode {
     | Cmd::Traces { opts, .. }) = &cli.cmd;
     if let Some(bug) = opts.bug.filter(|b| b.model() != opts.model) {
         eprintln!("--bug {bug:?} belongs to --model {:?}", bug.model());
+        return ExitCode::FAILURE;
+    }
+    if opts.partition && (!opts.no_crashes || !opts.no_switchover || opts.force) {
+        eprintln!("--partition needs --no-crashes and --no-switchover (restarts and FAILOVER's handshake are not partitioned in the model)");
         return ExitCode::FAILURE;
     }
     match cli.cmd {

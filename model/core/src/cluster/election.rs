@@ -747,6 +747,120 @@ mod tests {
     }
 
     #[test]
+    fn a_sibling_at_the_same_offset_does_not_outrank() {
+        let mut replica = cluster_node(4, false);
+        replica.handle(Input::ReplOffset { offset: 10 }, 0, 0);
+        let mut header = cluster_node(5, false).header();
+        header.repl_offset = 10;
+        replica.handle(
+            Input::Message {
+                from: id(5),
+                msg: ClusterMsg::Ping(header),
+            },
+            0,
+            0,
+        );
+        assert_eq!(replica.rank(), 0);
+    }
+
+    #[test]
+    fn the_wait_quorum_is_a_majority_of_the_replicas_only_under_safe_failover() {
+        assert_eq!(wait_ack_quorum(true, 1, 3), 2);
+        assert_eq!(wait_ack_quorum(true, 3, 3), 3);
+        assert_eq!(wait_ack_quorum(true, 0, 0), 0, "no replicas: nothing to wait for");
+        assert_eq!(wait_ack_quorum(false, 0, 3), 0);
+    }
+
+    #[test]
+    fn election_timers_act_only_when_due() {
+        let mut replica = cluster_node(4, false);
+        fail_master_one(&mut replica);
+        let start = replica.poll_timeout().unwrap();
+        // Early: nothing starts.
+        assert!(replica.handle(Input::Timeout, start - 1, 0).is_empty());
+        assert_eq!(replica.current_epoch(), 3);
+        assert!(matches!(replica.election(), Election::Waiting { .. }));
+        replica.handle(Input::Timeout, start, 0);
+        assert_eq!(replica.current_epoch(), 4);
+        // A round in progress is not abandoned before the retry time.
+        replica.handle(Input::Timeout, start + 1, 0);
+        assert!(matches!(
+            replica.election(),
+            Election::Requested { epoch: 4, .. }
+        ));
+        let retry = start + auth_retry_ms(NT);
+        replica.handle(Input::Timeout, retry - 1, 0);
+        assert!(matches!(replica.election(), Election::Requested { .. }));
+        replica.handle(Input::Timeout, retry, 0);
+        assert!(matches!(replica.election(), Election::Waiting { .. }));
+    }
+
+    #[test]
+    fn a_backoff_ends_exactly_at_its_retry_time() {
+        let mut replica = cluster_node(4, false);
+        replica.election = Election::Backoff { retry_at_ms: 5000 };
+        replica.handle(Input::Timeout, 4999, 0);
+        assert_eq!(replica.election(), &Election::Backoff { retry_at_ms: 5000 });
+        replica.handle(Input::Timeout, 5000, 0);
+        assert!(matches!(replica.election(), Election::Waiting { .. }));
+    }
+
+    #[test]
+    fn no_election_starts_for_a_live_master_or_one_that_lost_its_slots() {
+        let mut live = cluster_node(4, false);
+        live.schedule_election(0, 0);
+        let at = live.poll_timeout().unwrap();
+        live.handle(Input::Timeout, at, 0);
+        assert_eq!(live.election(), &Election::Idle);
+        assert_eq!(live.current_epoch(), 3);
+
+        let mut orphan = cluster_node(4, false);
+        fail_master_one(&mut orphan);
+        orphan.assign_slots(SlotRange::new(0, 5460), id(2), 9);
+        let at = orphan.poll_timeout().unwrap();
+        orphan.handle(Input::Timeout, at, 0);
+        assert_eq!(orphan.election(), &Election::Idle);
+        assert_eq!(orphan.current_epoch(), 3);
+    }
+
+    #[test]
+    fn offset_queries_are_answered_only_by_siblings_under_safe_failover() {
+        let query = |from: u16| Input::Message {
+            from: id(from),
+            msg: ClusterMsg::OffsetQuery { epoch: 4 },
+        };
+        let mut off = cluster_node(5, false);
+        assert!(off.handle(query(4), 0, 0).is_empty());
+        assert!(!off.is_fenced());
+        let mut safe = cluster_node(5, true);
+        assert!(safe.handle(query(2), 0, 0).is_empty(), "node 2 is a master");
+        assert!(!safe.is_fenced());
+    }
+
+    #[test]
+    fn a_report_for_another_round_is_not_counted() {
+        let mut cand = cluster_node(4, true);
+        fail_master_one(&mut cand);
+        let t = cand.poll_timeout().unwrap();
+        cand.handle(Input::Timeout, t, 0);
+        let report = |epoch: u64| Input::Message {
+            from: id(5),
+            msg: ClusterMsg::OffsetReport { epoch, offset: 0 },
+        };
+        cand.handle(report(3), t, 0);
+        assert!(matches!(
+            cand.election(),
+            Election::Collecting { epoch: 4, .. }
+        ));
+        // The round's own report, at the candidate's offset: it asks for votes.
+        cand.handle(report(4), t, 0);
+        assert!(matches!(
+            cand.election(),
+            Election::Requested { epoch: 4, .. }
+        ));
+    }
+
+    #[test]
     fn safe_failover_candidate_backs_off_when_a_fenced_sibling_is_ahead() {
         let mut cand = cluster_node(4, true);
         let mut sib = cluster_node(5, true);

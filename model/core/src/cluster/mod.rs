@@ -152,4 +152,15 @@ mod tests {
         assert!(NodeId::from_index(1) < NodeId::from_index(2));
         assert_eq!(format!("{:?}", NodeId::from_index(7)), "n7");
     }
+
+    #[test]
+    fn upper_case_names_parse_like_lower_case_ones_and_the_error_says_what_a_name_is() {
+        let lower = NodeId::parse_hex(b"32c51f1449e509f9216cca80b6d58e34e59a3af6").unwrap();
+        let upper = NodeId::parse_hex(b"32C51F1449E509F9216CCA80B6D58E34E59A3AF6").unwrap();
+        assert_eq!(lower, upper);
+        assert_eq!(
+            NodeIdError.to_string(),
+            "a node name is 40 hexadecimal characters"
+        );
+    }
 }

@@ -1,0 +1,102 @@
+//! Settled traces: the operator steps (REPLICAOF NO ONE, REPLICAOF) and partitions give the
+//! outcomes the conformance scenarios are about.
+
+use verdis_model::replication::ModelCfg;
+use verdis_model::report::observe;
+use verdis_model::settled::{replay_base, trace_of, EnvStep, SettledRun};
+
+fn manual_cfg(partition: bool) -> ModelCfg {
+    ModelCfg {
+        manual: true,
+        partition,
+        crashes: false,
+        switchover: None,
+        ..replay_base()
+    }
+}
+
+fn run(cfg: &ModelCfg, steps: &[EnvStep]) -> SettledRun {
+    let mut run = SettledRun::start(cfg).expect("start-up settles");
+    for &s in steps {
+        run.step(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    assert!(trace_of("t", "t", cfg, steps).is_ok());
+    run
+}
+
+#[test]
+fn the_old_master_ahead_of_the_promoted_replica_loses_its_acknowledged_write() {
+    let steps = [
+        EnvStep::Partition { node: 1 },
+        EnvStep::Write { id: 1 },
+        EnvStep::ReplicaofNoOne { node: 1 },
+        EnvStep::Heal { node: 1 },
+        EnvStep::Replicaof { node: 0, master: 1 },
+    ];
+    let run = run(&manual_cfg(true), &steps);
+    assert!(!run.states.is_empty());
+    for s in &run.states {
+        let o = observe(&run.model, s);
+        assert_eq!(
+            run.model.client(s).acked,
+            1 << 1,
+            "write 1 was acknowledged"
+        );
+        assert_eq!((o[0].role.as_str(), o[0].master), ("slave", Some(1)));
+        assert_eq!(o[0].link_status.as_deref(), Some("up"));
+        // The old master's history is past the promoted replica's: a full sync, write lost.
+        assert!(!o[0].dataset.contains(&1), "{o:?}");
+        assert_eq!(o[1].sync_full, 1, "{o:?}");
+    }
+}
+
+#[test]
+fn a_partitioned_replica_stays_down_until_healed_then_resumes_partially() {
+    let cfg = manual_cfg(true);
+    let cut = run(
+        &cfg,
+        &[EnvStep::Partition { node: 2 }, EnvStep::Write { id: 1 }],
+    );
+    for s in &cut.states {
+        let o = observe(&cut.model, s);
+        assert_eq!(o[2].link_status.as_deref(), Some("down"));
+        assert!(o[2].dataset.is_empty());
+    }
+    let healed = run(
+        &cfg,
+        &[
+            EnvStep::Partition { node: 2 },
+            EnvStep::Write { id: 1 },
+            EnvStep::Heal { node: 2 },
+        ],
+    );
+    for s in &healed.states {
+        let o = observe(&healed.model, s);
+        assert_eq!(o[2].link_status.as_deref(), Some("up"));
+        assert_eq!(o[2].dataset, vec![1]);
+        assert_eq!((o[0].sync_partial_ok, o[0].sync_full), (1, 2), "{o:?}");
+    }
+}
+
+#[test]
+fn a_manual_failover_moves_every_node_to_the_promoted_replica_without_a_full_sync() {
+    let steps = [
+        EnvStep::Write { id: 1 },
+        EnvStep::ReplicaofNoOne { node: 1 },
+        EnvStep::Replicaof { node: 2, master: 1 },
+        EnvStep::Replicaof { node: 0, master: 1 },
+        EnvStep::Write { id: 2 },
+    ];
+    let run = run(&manual_cfg(false), &steps);
+    for s in &run.states {
+        let o = observe(&run.model, s);
+        assert_eq!(o[1].role, "master");
+        assert_eq!((o[1].sync_full, o[1].sync_partial_ok), (0, 2), "{o:?}");
+        // The write sent to the old master after it became a replica is refused.
+        assert_eq!(run.model.client(s).acked, 1 << 1);
+        for n in [0, 2] {
+            assert_eq!(o[n].master, Some(1));
+            assert_eq!(o[n].dataset, vec![1]);
+        }
+    }
+}
