@@ -409,9 +409,9 @@ impl ClusterNode {
     }
 
     /// Rule 8: reports from a majority of the master's replicas, none above the candidate.
+    /// Only a master votes (rule 1 comes first), so the replicas are all peers.
     fn proof_is_sufficient(&self, req: &VoteRequest) -> bool {
-        let replicas = self.siblings(req.master).count() as u64
-            + u64::from(self.role == Role::Replica { master: req.master });
+        let replicas = self.siblings(req.master).count() as u64;
         let mut named: Vec<NodeId> = req.proof.iter().map(|r| r.0).collect();
         named.sort();
         named.dedup();
@@ -517,14 +517,18 @@ mod tests {
                 ..
             }]
         ));
+        assert_eq!(voter.last_vote_epoch(), 4);
         let soon = deliver(&mut voter, 5, 5, 100 + 2 * NT - 1);
-        assert!(matches!(
-            soon[..],
-            [Effect::VoteRefused {
-                reason: VoteRefusal::VotedRecentlyForThisMaster { .. },
-                ..
+        assert_eq!(
+            soon,
+            vec![Effect::VoteRefused {
+                candidate: id(5),
+                reason: VoteRefusal::VotedRecentlyForThisMaster {
+                    master: id(1),
+                    until_ms: 100 + 2 * NT
+                },
             }]
-        ));
+        );
         let later = deliver(&mut voter, 5, 6, 100 + 2 * NT);
         assert!(matches!(later[1], Effect::Send { .. }));
     }
@@ -561,12 +565,58 @@ mod tests {
             replica.vote_decision(&request(4, 4), 0),
             Err(VoteRefusal::NotAMasterWithSlots)
         );
+        let mut no_slots = cluster_node(2, false);
+        fail_master_one(&mut no_slots);
+        no_slots.assign_slots(SlotRange::new(5461, 10922), id(3), 9);
+        assert_eq!(
+            no_slots.vote_decision(&request(4, 4), 0),
+            Err(VoteRefusal::NotAMasterWithSlots),
+            "a master without slots does not vote"
+        );
+        let mut wrong_master = request(4, 4);
+        wrong_master.master = id(2);
+        assert_eq!(
+            voter.vote_decision(&wrong_master, 0),
+            Err(VoteRefusal::CandidateIsNotAReplica),
+            "node 4 replicates node 1, not node 2"
+        );
+    }
+
+    #[test]
+    fn votes_count_only_from_masters_with_slots_within_the_auth_timeout() {
+        let ack = |from: u16| Input::Message {
+            from: id(from),
+            msg: ClusterMsg::AuthAck { epoch: 4 },
+        };
+        let mut late = cluster_node(4, false);
+        fail_master_one(&mut late);
+        let t = late.poll_timeout().unwrap();
+        late.handle(Input::Timeout, t, 0);
+        late.handle(ack(2), t, 0);
+        late.handle(ack(3), t + auth_timeout_ms(NT), 0);
+        assert_eq!(late.role(), Role::Replica { master: id(1) }, "late vote");
+        late.handle(ack(3), t + auth_timeout_ms(NT) - 1, 0);
+        assert_eq!(late.role(), Role::Master, "in time");
+
+        let mut slotless = cluster_node(4, false);
+        fail_master_one(&mut slotless);
+        let t = slotless.poll_timeout().unwrap();
+        slotless.handle(Input::Timeout, t, 0);
+        slotless.handle(ack(2), t, 0);
+        slotless.handle(ack(5), t, 0);
+        assert_eq!(
+            slotless.role(),
+            Role::Replica { master: id(1) },
+            "node 5 serves no slots: its vote does not count"
+        );
     }
 
     #[test]
     fn rank_counts_siblings_with_a_higher_offset_and_sets_the_election_delay() {
         let mut replica = cluster_node(4, false);
         replica.handle(Input::ReplOffset { offset: 10 }, 0, 0);
+        assert_eq!(replica.repl_offset(), 10);
+        assert!(replica.peer(id(5)).is_some() && replica.peer(id(4)).is_none());
         assert_eq!(replica.rank(), 0);
         let mut header = cluster_node(5, false).header();
         header.repl_offset = 11;
@@ -767,7 +817,11 @@ mod tests {
     fn the_wait_quorum_is_a_majority_of_the_replicas_only_under_safe_failover() {
         assert_eq!(wait_ack_quorum(true, 1, 3), 2);
         assert_eq!(wait_ack_quorum(true, 3, 3), 3);
-        assert_eq!(wait_ack_quorum(true, 0, 0), 0, "no replicas: nothing to wait for");
+        assert_eq!(
+            wait_ack_quorum(true, 0, 0),
+            0,
+            "no replicas: nothing to wait for"
+        );
         assert_eq!(wait_ack_quorum(false, 0, 3), 0);
     }
 
@@ -906,6 +960,11 @@ mod tests {
             t,
             0,
         );
-        assert!(matches!(cand.election(), Election::Backoff { .. }));
+        assert_eq!(
+            cand.election(),
+            &Election::Backoff {
+                retry_at_ms: t + auth_retry_ms(NT)
+            }
+        );
     }
 }

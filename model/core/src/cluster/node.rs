@@ -668,3 +668,29 @@ pub fn auth_timeout_ms(node_timeout_ms: u64) -> u64 {
 pub fn auth_retry_ms(node_timeout_ms: u64) -> u64 {
     2 * auth_timeout_ms(node_timeout_ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_timeout_must_be_between_one_ms_and_one_day() {
+        assert_eq!(NODE_TIMEOUT_MAX_MS, 86_400_000);
+        assert_eq!(
+            ClusterConfig::new(0).validate(),
+            Err(ConfigError::NodeTimeoutOutOfRange { node_timeout_ms: 0 })
+        );
+        assert_eq!(ClusterConfig::new(1).validate(), Ok(()));
+        assert_eq!(ClusterConfig::new(NODE_TIMEOUT_MAX_MS).validate(), Ok(()));
+        assert!(ClusterConfig::new(NODE_TIMEOUT_MAX_MS + 1)
+            .validate()
+            .is_err());
+        assert_eq!(
+            ConfigError::NodeTimeoutOutOfRange { node_timeout_ms: 0 }.to_string(),
+            "cluster-node-timeout 0 must be between 1 and 86400000 ms"
+        );
+        let mut bugged = ClusterConfig::new(15_000);
+        bugged.planted_bug = Some(PlantedBug::VoteTwicePerEpoch);
+        assert_eq!(bugged.validate(), Err(ConfigError::PlantedBugInProduction));
+    }
+}
