@@ -797,6 +797,39 @@ mod tests {
     }
 
     #[test]
+    fn auth_timeouts_are_twice_the_node_timeout_with_a_two_second_floor() {
+        assert_eq!(auth_timeout_ms(5_000), 10_000);
+        assert_eq!(auth_timeout_ms(500), 2_000);
+        assert_eq!(auth_retry_ms(5_000), 20_000);
+    }
+
+    #[test]
+    fn only_the_failure_of_our_own_master_with_slots_schedules_an_election() {
+        let fail = |about: u16| Input::Message {
+            from: id(3),
+            msg: ClusterMsg::Fail { about: id(about) },
+        };
+        let mut other = cluster_node(4, false);
+        other.handle(fail(2), 0, 0);
+        assert_eq!(
+            other.election(),
+            &Election::Idle,
+            "node 2 is not our master"
+        );
+        let mut slotless = cluster_node(4, false);
+        slotless.assign_slots(SlotRange::new(0, 5460), id(2), 9);
+        slotless.handle(fail(1), 0, 0);
+        assert_eq!(
+            slotless.election(),
+            &Election::Idle,
+            "master 1 serves no slots"
+        );
+        let mut ours = cluster_node(4, false);
+        ours.handle(fail(1), 0, 0);
+        assert!(matches!(ours.election(), Election::Waiting { .. }));
+    }
+
+    #[test]
     fn a_sibling_at_the_same_offset_does_not_outrank() {
         let mut replica = cluster_node(4, false);
         replica.handle(Input::ReplOffset { offset: 10 }, 0, 0);
