@@ -157,17 +157,9 @@ fn main() -> ExitCode {
         }
     }
     let code = runtime.block_on(async move {
-        let (port, binds) = {
-            let st = shared.store.lock();
-            (st.config.port, st.config.bind.clone())
-        };
-        if let Err(e) = net::rebind(&shared, port, &binds) {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
-        let port = shared.port.load(std::sync::atomic::Ordering::Relaxed);
-        tracing::info!("Running mode=standalone, port={port}.");
-        tracing::info!("Server initialized");
+        // The protocol core starts before the listener accepts a client, so no command
+        // reaches the core ahead of its start (the tests' trace validation caught a SET
+        // logged before Start on a restart).
         {
             // `replicaof` in the config: follow that master from the start.
             let mut st = shared.store.lock();
@@ -200,6 +192,17 @@ fn main() -> ExitCode {
                 );
             }
         }
+        let (port, binds) = {
+            let st = shared.store.lock();
+            (st.config.port, st.config.bind.clone())
+        };
+        if let Err(e) = net::rebind(&shared, port, &binds) {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+        let port = shared.port.load(std::sync::atomic::Ordering::Relaxed);
+        tracing::info!("Running mode=standalone, port={port}.");
+        tracing::info!("Server initialized");
         tokio::spawn(net::cron(shared.clone()));
         tokio::spawn(verdis::rdb::save::cron(shared.clone()));
         tracing::info!("Ready to accept connections tcp");

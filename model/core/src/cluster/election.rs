@@ -430,20 +430,20 @@ impl ClusterNode {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::node::{ClusterConfig, Input, Persistent};
     use super::super::slots::SlotRange;
     use super::*;
 
-    const NT: u64 = 1000;
+    pub(crate) const NT: u64 = 1000;
 
-    fn id(i: u16) -> NodeId {
+    pub(crate) fn id(i: u16) -> NodeId {
         NodeId::from_index(i)
     }
 
     /// Masters 1, 2, 3 (configEpochs 1, 2, 3) own a third of the slots each; replicas 4, 5
     /// replicate master 1. Returns node `who`'s view at currentEpoch 3.
-    fn cluster_node(who: u16, safe: bool) -> ClusterNode {
+    pub(crate) fn cluster_node(who: u16, safe: bool) -> ClusterNode {
         let mut cfg = ClusterConfig::new(NT);
         cfg.safe_failover = safe;
         let role_of = |i: u16| match i {
@@ -466,7 +466,7 @@ mod tests {
         node
     }
 
-    fn request(candidate: u16, epoch: u64) -> VoteRequest {
+    pub(crate) fn request(candidate: u16, epoch: u64) -> VoteRequest {
         VoteRequest {
             candidate: id(candidate),
             master: id(1),

@@ -671,7 +671,206 @@ pub fn auth_retry_ms(node_timeout_ms: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::election::tests::{cluster_node, id, request, NT};
     use super::*;
+
+    fn ping_unanswered(node: &mut ClusterNode, peer: u16) {
+        node.handle(Input::PingSent { peer: id(peer) }, 0, 0);
+    }
+
+    fn gossip(node: &mut ClusterNode, from: u16, suspects: &[u16], now_ms: u64) -> Vec<Effect> {
+        let mut h = cluster_node(from, false).header();
+        h.suspects = suspects.iter().map(|&i| id(i)).collect();
+        node.handle(
+            Input::Message {
+                from: id(from),
+                msg: ClusterMsg::Ping(h),
+            },
+            now_ms,
+            0,
+        )
+    }
+
+    fn fail_broadcast(out: &[Effect], about: u16) -> bool {
+        out.contains(&Effect::Broadcast {
+            msg: ClusterMsg::Fail { about: id(about) },
+        })
+    }
+
+    #[test]
+    fn a_master_gossips_a_new_suspicion_a_replica_does_not() {
+        let mut master = cluster_node(2, false);
+        ping_unanswered(&mut master, 1);
+        assert!(master.handle(Input::Timeout, NT, 0).is_empty(), "not yet");
+        let out = master.handle(Input::Timeout, NT + 1, 0);
+        assert!(
+            matches!(&out[..], [Effect::Broadcast { msg: ClusterMsg::Ping(h) }]
+            if h.suspects == vec![id(1)])
+        );
+        assert!(
+            master.handle(Input::Timeout, NT + 2, 0).is_empty(),
+            "not new"
+        );
+        let mut replica = cluster_node(4, false);
+        ping_unanswered(&mut replica, 1);
+        assert!(replica.handle(Input::Timeout, NT + 1, 0).is_empty());
+        assert_eq!(
+            replica.header().suspects,
+            vec![id(1)],
+            "PFAIL is in the header"
+        );
+    }
+
+    #[test]
+    fn fail_needs_a_majority_of_masters_counting_a_master_itself_but_not_a_replica() {
+        // Master 2 suspects 1; master 3's report makes 2 of 3.
+        let mut master = cluster_node(2, false);
+        ping_unanswered(&mut master, 1);
+        master.handle(Input::Timeout, NT + 1, 0);
+        let out = gossip(&mut master, 3, &[1], NT + 2);
+        assert!(fail_broadcast(&out, 1));
+        // FAIL is settled: reports about node 1 are no longer kept up to date; and a sender
+        // never reports about itself.
+        gossip(&mut master, 3, &[3], NT + 3);
+        let reports =
+            |n: &ClusterNode, about: u16| n.peer(id(about)).map(|p| p.health.reports.len());
+        assert_eq!(reports(&master, 1), Some(1));
+        assert_eq!(reports(&master, 3), Some(0));
+        // A replica's own suspicion does not count: one report is not enough, two are.
+        let mut replica = cluster_node(4, false);
+        ping_unanswered(&mut replica, 1);
+        replica.handle(Input::Timeout, NT + 1, 0);
+        assert!(!fail_broadcast(&gossip(&mut replica, 3, &[1], NT + 2), 1));
+        let out = gossip(&mut replica, 2, &[1], NT + 3);
+        assert!(fail_broadcast(&out, 1));
+        assert!(matches!(replica.election(), Election::Waiting { .. }));
+        // Reports older than twice the node timeout no longer count.
+        let mut late = cluster_node(4, false);
+        ping_unanswered(&mut late, 1);
+        late.handle(Input::Timeout, NT + 1, 0);
+        gossip(&mut late, 3, &[1], NT + 2);
+        let out = gossip(&mut late, 2, &[1], NT + 2 + 2 * NT + 1);
+        assert!(!fail_broadcast(&out, 1));
+        // Reports about a peer we do not suspect ourselves never make FAIL.
+        let mut trusting = cluster_node(4, false);
+        gossip(&mut trusting, 3, &[1], 0);
+        assert!(!fail_broadcast(&gossip(&mut trusting, 2, &[1], 0), 1));
+    }
+
+    #[test]
+    fn forged_or_self_addressed_messages_are_ignored() {
+        let mut voter = cluster_node(2, false);
+        let forged = Input::Message {
+            from: id(5),
+            msg: ClusterMsg::AuthRequest(request(4, 4)),
+        };
+        voter.handle(
+            Input::Message {
+                from: id(3),
+                msg: ClusterMsg::Fail { about: id(1) },
+            },
+            0,
+            0,
+        );
+        assert!(
+            voter.handle(forged, 0, 0).is_empty(),
+            "candidate is not the sender"
+        );
+        let before = voter.clone();
+        let mut h = cluster_node(1, false).header();
+        h.config_epoch = 50;
+        let other_sender = Input::Message {
+            from: id(3),
+            msg: ClusterMsg::Ping(h.clone()),
+        };
+        assert!(voter.handle(other_sender, 0, 0).is_empty());
+        assert_eq!(
+            voter, before,
+            "a header naming another sender changes nothing"
+        );
+        let mut me = cluster_node(2, false).header();
+        me.current_epoch = 50;
+        voter.handle(
+            Input::Message {
+                from: id(2),
+                msg: ClusterMsg::Ping(me),
+            },
+            0,
+            0,
+        );
+        assert_eq!(voter, before, "our own header changes nothing");
+    }
+
+    #[test]
+    fn a_second_fail_message_about_a_failed_peer_changes_nothing() {
+        let fail = Input::Message {
+            from: id(3),
+            msg: ClusterMsg::Fail { about: id(1) },
+        };
+        let mut replica = cluster_node(4, false);
+        replica.handle(fail.clone(), 0, 0);
+        replica.election = Election::Idle;
+        replica.handle(fail, 0, 0);
+        assert_eq!(replica.election(), &Election::Idle);
+    }
+
+    #[test]
+    fn a_node_follows_a_claimer_only_once_it_or_its_master_lost_every_slot() {
+        let update = |ranges: Vec<SlotRange>| Input::Message {
+            from: id(4),
+            msg: ClusterMsg::Update {
+                owner: id(4),
+                config_epoch: 9,
+                slots: ranges,
+            },
+        };
+        let mut master = cluster_node(1, false);
+        master.handle(update(vec![SlotRange::new(0, 100)]), 0, 0);
+        assert_eq!(master.role(), Role::Master, "still serves 101..5460");
+        let out = master.handle(update(vec![SlotRange::new(101, 5460)]), 0, 0);
+        assert!(out.contains(&Effect::FollowMaster { master: id(4) }));
+        assert_eq!(master.role(), Role::Replica { master: id(4) });
+
+        let mut sibling = cluster_node(5, false);
+        sibling.handle(update(vec![SlotRange::new(0, 100)]), 0, 0);
+        assert_eq!(sibling.role(), Role::Replica { master: id(1) });
+        sibling.handle(update(vec![SlotRange::new(101, 5460)]), 0, 0);
+        assert_eq!(sibling.role(), Role::Replica { master: id(4) });
+
+        let mut other = cluster_node(2, false);
+        other.handle(update(vec![SlotRange::new(0, 5460)]), 0, 0);
+        assert_eq!(other.role(), Role::Master, "node 2 keeps its own slots");
+    }
+
+    #[test]
+    fn a_replica_header_changes_the_role_only_of_a_node_without_slots() {
+        let mut node = cluster_node(2, false);
+        let mut h = cluster_node(1, false).header();
+        h.role = Role::Replica { master: id(3) };
+        node.handle(
+            Input::Message {
+                from: id(1),
+                msg: ClusterMsg::Ping(h),
+            },
+            0,
+            0,
+        );
+        assert_eq!(node.peer(id(1)).map(|p| p.role), Some(Role::Master));
+        let mut h = cluster_node(5, false).header();
+        h.role = Role::Replica { master: id(2) };
+        node.handle(
+            Input::Message {
+                from: id(5),
+                msg: ClusterMsg::Ping(h),
+            },
+            0,
+            0,
+        );
+        assert_eq!(
+            node.peer(id(5)).map(|p| p.role),
+            Some(Role::Replica { master: id(2) })
+        );
+    }
 
     #[test]
     fn the_node_timeout_must_be_between_one_ms_and_one_day() {
