@@ -267,6 +267,7 @@ mod tests {
         table.assign(SlotRange::new(0, 99), a, 3);
         let equal = table.claim(SlotRange::new(0, 99), b, 3);
         assert!(!equal.changed);
+        assert_eq!(equal.stale_against, None, "a collision, not a stale claim");
         assert_eq!(table.owner_of(50).owner, Some(a));
         let lower = table.claim(SlotRange::new(0, 99), b, 2);
         assert_eq!(lower.stale_against.map(|r| r.config_epoch), Some(3));
@@ -277,6 +278,35 @@ mod tests {
         assert_eq!(table.owner_of(20).owner, Some(a));
         assert_eq!(table.ranges_of(a).len(), 2);
         assert_eq!(table.max_epoch_within(SlotRange::new(0, 99)), 4);
+    }
+
+    #[test]
+    fn an_owner_reclaiming_its_slots_moves_up_to_a_higher_epoch_only() {
+        let a = NodeId::from_index(1);
+        let mut table = SlotTable::new();
+        let fresh = table.claim(SlotRange::new(0, 9), a, 0);
+        assert!(fresh.changed, "unowned slots are taken even at epoch 0");
+        assert_eq!(table.owner_of(5).owner, Some(a));
+        table.assign(SlotRange::new(0, 9), a, 3);
+        let lower = table.claim(SlotRange::new(0, 9), a, 2);
+        assert!(!lower.changed);
+        assert_eq!(
+            lower.stale_against, None,
+            "our own older claim is not stale"
+        );
+        let higher = table.claim(SlotRange::new(0, 9), a, 5);
+        assert!(higher.changed);
+        assert_eq!(table.owner_of(5).config_epoch, 5);
+    }
+
+    #[test]
+    fn runs_of_one_owner_at_different_epochs_stay_apart() {
+        let a = NodeId::from_index(1);
+        let mut table = SlotTable::new();
+        table.assign(SlotRange::new(0, 9), a, 1);
+        table.assign(SlotRange::new(10, 19), a, 2);
+        assert_eq!(table.owner_of(5).config_epoch, 1);
+        assert_eq!(table.owner_of(15).config_epoch, 2);
     }
 
     #[test]
