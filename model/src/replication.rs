@@ -180,8 +180,18 @@ impl ModelCfg {
         self.node_count()
     }
 
+    /// Combinations the model does not support: a partition is not routed through restarts
+    /// or FAILOVER's handshake (see [`ModelCfg::partition`]).
+    pub fn check(&self) -> Result<(), String> {
+        if self.partition && (self.crashes || self.switchover.is_some()) {
+            return Err("--partition needs --no-crashes and --no-switchover (restarts and FAILOVER's handshake are not partitioned in the model)".to_string());
+        }
+        Ok(())
+    }
+
     /// Builds the checkable model.
     pub fn into_model(self) -> ReplModel {
+        self.check().expect("a supported model configuration");
         let repl = self.repl_config();
         repl.validate()
             .expect("model configuration must be a valid replication configuration");

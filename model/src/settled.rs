@@ -407,22 +407,11 @@ pub struct Goal {
 /// no timeouts, no PINGs.
 pub fn replay_base() -> ModelCfg {
     ModelCfg {
-        replicas: 2,
         writes: 3,
         backlog_bytes: 16_384,
         faults: 2,
-        pings: 0,
-        switchover: Some(SwitchoverCfg { force: false }),
-        persistence: true,
-        crashes: true,
-        bug: None,
-        getack: false,
-        bounded_response: None,
         timeouts: false,
-        chain: false,
-        big_write: None,
-        manual: false,
-        partition: false,
+        ..ModelCfg::default()
     }
 }
 

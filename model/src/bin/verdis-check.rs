@@ -248,9 +248,11 @@ fn main() -> ExitCode {
         eprintln!("--bug {bug:?} belongs to --model {:?}", bug.model());
         return ExitCode::FAILURE;
     }
-    if opts.partition && (!opts.no_crashes || !opts.no_switchover || opts.force) {
-        eprintln!("--partition needs --no-crashes and --no-switchover (restarts and FAILOVER's handshake are not partitioned in the model)");
-        return ExitCode::FAILURE;
+    if opts.model == ModelName::Replication {
+        if let Err(e) = opts.repl_cfg().check() {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
     }
     match cli.cmd {
         Cmd::Check(opts) => match opts.model {
