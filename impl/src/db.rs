@@ -177,6 +177,27 @@ impl Db {
         }
     }
 
+    /// Stores a key that must be new (loading a snapshot): one lookup, not two. False, and
+    /// nothing changed, if the key exists.
+    pub fn insert_new(&mut self, key: &[u8], value: Value) -> bool {
+        let shard = self.shard_mut(key);
+        match shard.dict.entry(SBytes::new(key)) {
+            indexmap::map::Entry::Occupied(_) => false,
+            indexmap::map::Entry::Vacant(v) => {
+                v.insert(value);
+                true
+            }
+        }
+    }
+
+    /// Makes room for `keys` more keys, spread evenly over the shards (a snapshot's RESIZEDB).
+    pub fn reserve(&mut self, keys: usize) {
+        let per_shard = keys.div_ceil(SHARDS_PER_DB);
+        for shard in &mut self.shards {
+            Arc::make_mut(shard).dict.reserve(per_shard);
+        }
+    }
+
     /// The absolute expiry time of `key` in unix ms, if it has one.
     pub fn expire_at(&self, key: &[u8]) -> Option<i64> {
         let shard = self.shard(key);

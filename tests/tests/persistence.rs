@@ -422,3 +422,68 @@ fn a_redis_file_with_a_list_is_refused_naming_the_type_and_key() {
         "{out}"
     );
 }
+
+#[test]
+fn strings_encode_to_the_bytes_redis_dumps() {
+    // Why: Verdis compresses with its own LZF encoder (a table reused across strings); a
+    // snapshot must hold the very bytes Redis 7.0 writes for the same value, compressed or not.
+    // `DUMP` is rdbSaveObject's output: type byte, the string record, RDB version, CRC64.
+    use rand::{Rng, SeedableRng};
+    use verdis::rdb::{lzf::Lzf, write::put_string};
+    let r = Server::redis(&[]);
+    let mut c = r.conn();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut values: Vec<Vec<u8>> = vec![
+        b"12345".to_vec(),
+        b"-2147483648".to_vec(),
+        vec![b'a'; 21],
+        vec![b'a'; 100],
+        b"abc".repeat(300),
+        (0..=255u8).collect(),
+        vec![0; 70_000],
+    ];
+    for _ in 0..300 {
+        let len = rng.gen_range(1..4000);
+        let alphabet = rng.gen_range(1..10u8);
+        values.push(
+            (0..len)
+                .map(|_| b'a' + rng.gen_range(0..alphabet))
+                .collect(),
+        );
+    }
+    for _ in 0..20 {
+        let len = rng.gen_range(1..20_000);
+        values.push((0..len).map(|_| rng.gen::<u8>()).collect());
+    }
+    let mut z = Lzf::new();
+    let mut compressed = 0;
+    for (i, v) in values.iter().enumerate() {
+        let mut set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n".to_vec();
+        set.extend_from_slice(format!("${}\r\n", v.len()).as_bytes());
+        set.extend_from_slice(v);
+        set.extend_from_slice(b"\r\n");
+        c.send_raw(&set);
+        assert_eq!(c.read_frame(), Frame::Simple("OK".into()), "value {i}");
+        let dumped = match c.cmd(&["DUMP", "k"]) {
+            Frame::Bulk(b) => b.to_vec(),
+            other => panic!("DUMP of value {i}: {}", text(&other)),
+        };
+        assert!(dumped.len() > 11 && dumped[0] == 0, "value {i}: {dumped:?}");
+        let record = &dumped[1..dumped.len() - 10];
+        let mut ours = Vec::new();
+        put_string(&mut ours, v, Some(&mut z));
+        if ours != record {
+            let at = ours.iter().zip(record).position(|(a, b)| a != b);
+            let at = at.unwrap_or(ours.len().min(record.len()));
+            let lo = at.saturating_sub(12);
+            panic!(
+                "value {i} ({} bytes) differs at byte {at}: ours {:?}, Redis's {:?}",
+                v.len(),
+                &ours[lo..(at + 12).min(ours.len())],
+                &record[lo..(at + 12).min(record.len())]
+            );
+        }
+        compressed += usize::from(ours.first() == Some(&0xC3));
+    }
+    assert!(compressed > 200, "only {compressed} values were compressed");
+}

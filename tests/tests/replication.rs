@@ -692,6 +692,81 @@ fn redis_replica_of_verdis_full_sync_eof_framing() {
     redis_replica_of_verdis_full_sync("yes", "receiving streamed RDB from master with EOF");
 }
 
+/// A streamed (`$EOF:`) snapshot spans many chunks: a replica that goes away in the middle of
+/// it stops the transfer without harming the master, and the next replica, a Redis one, loads
+/// all of it (equal digests) and streams.
+#[test]
+fn a_streamed_snapshot_survives_a_replica_leaving_mid_transfer() {
+    let v = Server::verdis(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut vc = v.conn();
+    // 200k keys with 60-byte values that compress little: about 14 MB of RDB, dozens of
+    // chunks, more than the socket buffers hold.
+    const KEYS: usize = 200_000;
+    for start in (0..KEYS).step_by(1000) {
+        let mut batch = Vec::new();
+        for i in start..start + 1000 {
+            let value = format!("{:060}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let key = format!("key:{i}");
+            batch.extend_from_slice(
+                format!(
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$60\r\n{value}\r\n",
+                    key.len()
+                )
+                .as_bytes(),
+            );
+        }
+        vc.send_raw(&batch);
+        for _ in 0..1000 {
+            assert_eq!(vc.read_frame(), Frame::Simple("OK".into()));
+        }
+    }
+    populate(&mut vc);
+    let keys = int(&vc.cmd(&["DBSIZE"]));
+    assert!(keys > KEYS as i64);
+    // A replica that reads the first 64 KiB of the payload and leaves.
+    {
+        let mut raw = v.conn();
+        assert_eq!(text(&raw.cmd(&["REPLCONF", "capa", "eof"])), "OK");
+        raw.send(&["PSYNC", "?", "-1"]);
+        let line = read_line(&mut raw);
+        assert!(line.starts_with("+FULLRESYNC "), "{line}");
+        let header = read_line(&mut raw);
+        assert!(header.starts_with("$EOF:"), "{header}");
+        raw.read_bytes(64 * 1024);
+    }
+    let failed = wait_until(soon(), || {
+        v.log().contains("Sending the snapshot to replica")
+    });
+    assert!(
+        failed,
+        "the master did not see the transfer fail{}",
+        logs(&[&v])
+    );
+    assert_eq!(text(&vc.cmd(&["PING"])), "PONG");
+    assert_eq!(int(&vc.cmd(&["DBSIZE"])), keys);
+
+    let r = Server::redis(&[]);
+    let mut rc = r.conn();
+    replica_of(&mut rc, &v);
+    wait_link_up(&mut rc, &[&v, &r]);
+    assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
+    assert_eq!(int(&rc.cmd(&["DBSIZE"])), keys);
+    assert!(
+        r.log()
+            .contains("receiving streamed RDB from master with EOF"),
+        "{}",
+        logs(&[&v, &r])
+    );
+    assert_eq!(stat(&mut vc, "sync_full"), 2);
+    stream_writes(&mut vc);
+    assert_in_sync(&mut vc, &mut [&mut rc], &[&v, &r]);
+}
+
 /// A Redis replica whose link to Verdis is killed (CLIENT KILL TYPE master on the replica)
 /// resyncs partially: Verdis's sync_partial_ok goes up, sync_full stays, offsets equal.
 #[test]

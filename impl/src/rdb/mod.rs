@@ -6,6 +6,7 @@
 //! - [`write`]: [`write::write_rdb`] writes a `&[Db]` snapshot to any `std::io::Write`
 //!   (a file, a socket), with Redis's integer (C0/C1/C2) and LZF (C3) string encodings and
 //!   the CRC64 trailer. [`write::Encoder`] is the record-level writer underneath.
+//! - [`lzf`]: LZF compression as Redis's `lzf_c.c` does it, with a table reused across strings.
 //! - [`read`]: a sans-IO loader, [`read::RdbLoader`], fed bytes as they arrive (from a file or a
 //!   master's socket); [`read::load_slice`] and [`read::load_reader`] wrap it.
 //! - [`save`]: the server side: SAVE, BGSAVE, save points, loading at start-up.
@@ -27,6 +28,7 @@
 //! `11xxxxxx` introduces a special string encoding: C0 int8, C1 int16 LE, C2 int32 LE,
 //! C3 LZF `<compressed len> <plain len> <data>`.
 
+pub mod lzf;
 pub mod read;
 pub mod save;
 pub mod write;

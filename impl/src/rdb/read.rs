@@ -22,6 +22,10 @@ use crate::sbytes::SBytes;
 use std::borrow::Cow;
 use std::io::Read;
 
+/// The most keys a RESIZEDB hint reserves room for (about 64 MiB of tables); a larger data set
+/// still loads, its tables grow as keys arrive.
+const RESIZE_HINT_MAX_KEYS: u64 = 1 << 20;
+
 /// How to load.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -269,9 +273,9 @@ impl<'a> Cur<'a> {
             }));
         }
         let packed = self.take(clen, what)?;
-        match lzf::decompress(packed, ulen as usize) {
-            Ok(plain) if plain.len() as u64 == ulen => Ok(plain),
-            _ => Err(Stop::Invalid(RdbError::Corrupt {
+        match super::lzf::decompress(packed, ulen as usize) {
+            Some(plain) => Ok(plain),
+            None => Err(Stop::Invalid(RdbError::Corrupt {
                 offset: at,
                 what: format!("invalid LZF compressed string in {what}"),
             })),
@@ -285,7 +289,9 @@ enum Record<'a> {
     Aux(Cow<'a, [u8]>, Cow<'a, [u8]>),
     SelectDb(u32),
     Expire(i64),
-    /// RESIZEDB, IDLE, FREQ: hints Verdis does not need.
+    /// RESIZEDB's key count: the tables are sized for it up front.
+    Resize(u64),
+    /// IDLE, FREQ: hints Verdis does not need.
     Skip,
     Str {
         key: Cow<'a, [u8]>,
@@ -468,9 +474,9 @@ impl RdbLoader {
                 Record::SelectDb(db as u32)
             }
             opcode::RESIZEDB => {
+                let keys = cur.len("RESIZEDB")?;
                 cur.len("RESIZEDB")?;
-                cur.len("RESIZEDB")?;
-                Record::Skip
+                Record::Resize(keys)
             }
             opcode::EXPIRETIME_MS => {
                 Record::Expire(i64::from_le_bytes(cur.array("an expiry time (ms)")?))
@@ -543,6 +549,11 @@ impl RdbLoader {
             Record::Aux(k, v) => self.aux.push((k.into_owned(), v.into_owned())),
             Record::SelectDb(db) => self.db = db,
             Record::Expire(ms) => self.pending_expire_ms = Some(ms),
+            Record::Resize(keys) => {
+                // A hint from the file: capped, so a corrupt count cannot claim the memory.
+                let keys = keys.min(RESIZE_HINT_MAX_KEYS) as usize;
+                self.dbs[self.db as usize].reserve(keys);
+            }
             Record::Skip => {}
             Record::Str { key, value, at } => self.insert(&key, value, at)?,
         }
@@ -559,18 +570,17 @@ impl RdbLoader {
             }
         }
         let db = &mut self.dbs[self.db as usize];
-        if db.contains(key) {
+        let value = match value {
+            Cow::Borrowed(b) => SBytes::new(b),
+            Cow::Owned(v) => SBytes::from_vec(v),
+        };
+        if !db.insert_new(key, Value::Str(value)) {
             return Err(RdbError::DuplicateKey {
                 offset: at,
                 db: self.db,
                 key: show_key(key),
             });
         }
-        let value = match value {
-            Cow::Borrowed(b) => SBytes::new(b),
-            Cow::Owned(v) => SBytes::from_vec(v),
-        };
-        db.insert(key, Value::Str(value));
         if let Some(e) = expire {
             db.set_expire(key, e);
         }

@@ -2,6 +2,7 @@
 //! and hostile input (any bytes, every truncation, corrupted checksums) that must error
 //! cleanly, never panic or allocate what a length claims.
 
+use super::lzf::Lzf;
 use super::read::{load_reader, load_slice, LoadOptions, LoadedRdb, Progress, RdbLoader};
 use super::write::{put_string, write_rdb, Encoder, WriteOptions};
 use super::*;
@@ -248,12 +249,13 @@ fn lzf_and_integer_encodings_match_redis() {
     ];
     assert!(cap.windows(record.len()).any(|w| w == record));
     let mut buf = vec![0x00];
-    put_string(&mut buf, b"lzf", true);
-    put_string(&mut buf, &[b'a'; 100], true);
+    let mut z = Lzf::new();
+    put_string(&mut buf, b"lzf", Some(&mut z));
+    put_string(&mut buf, &[b'a'; 100], Some(&mut z));
     assert_eq!(buf, record);
     // Without compression: the plain bytes.
     let mut plain = Vec::new();
-    put_string(&mut plain, &[b'a'; 100], false);
+    put_string(&mut plain, &[b'a'; 100], None);
     assert_eq!(plain[..2], [0x40, 100]);
     // Integer encodings: C0/C1/C2 for canonical integers in range, text otherwise.
     let cases: &[(&[u8], &[u8])] = &[
@@ -275,7 +277,7 @@ fn lzf_and_integer_encodings_match_redis() {
     ];
     for (s, want) in cases {
         let mut b = Vec::new();
-        put_string(&mut b, s, true);
+        put_string(&mut b, s, Some(&mut z));
         assert_eq!(&b[..], *want, "{}", String::from_utf8_lossy(s));
     }
 }

@@ -6,6 +6,7 @@
 //! background thread for BGSAVE or a socket for a full sync. Output goes through a 64 KiB
 //! buffer; the CRC64 is computed on the way.
 
+use super::lzf::Lzf;
 use super::{canonical_int, enc, opcode, Crc64Digest, ReplAux, CRC64, REDIS_VER_AUX, TYPE_STRING};
 use crate::db::{Db, Value};
 use std::io::{self, Write};
@@ -65,7 +66,8 @@ pub struct Encoder<W: Write> {
     buf: Vec<u8>,
     crc: Crc64Digest,
     written_bytes: u64,
-    compression: bool,
+    /// The LZF compressor when `rdbcompression` is on (its table is reused across strings).
+    lzf: Option<Lzf>,
 }
 
 impl<W: Write> Encoder<W> {
@@ -75,7 +77,7 @@ impl<W: Write> Encoder<W> {
             buf: Vec::with_capacity(FLUSH_BYTES + 1024),
             crc: CRC64.digest(),
             written_bytes: 0,
-            compression,
+            lzf: compression.then(Lzf::new),
         }
     }
 
@@ -144,7 +146,7 @@ impl<W: Write> Encoder<W> {
     }
 
     fn put_string(&mut self, s: &[u8]) {
-        put_string(&mut self.buf, s, self.compression);
+        put_string(&mut self.buf, s, self.lzf.as_mut());
     }
 
     fn maybe_flush(&mut self) -> io::Result<()> {
@@ -180,19 +182,20 @@ pub fn put_len(buf: &mut Vec<u8>, len: u64) {
 }
 
 /// Redis's rdbSaveRawString: an integer encoding if the string is a small canonical integer,
-/// else LZF if allowed, longer than 20 bytes and at least 4 bytes shorter, else the bytes.
-pub fn put_string(buf: &mut Vec<u8>, s: &[u8], compression: bool) {
+/// else LZF if a compressor is given (`rdbcompression yes`), the string is longer than 20
+/// bytes and compresses to at most its length - 4 (rdbSaveLzfStringObject), else the bytes.
+pub fn put_string(buf: &mut Vec<u8>, s: &[u8], lzf: Option<&mut Lzf>) {
     if let Some(v) = canonical_int(s) {
         if put_int(buf, v) {
             return;
         }
     }
-    if compression && s.len() > 20 {
-        if let Some(packed) = lzf_compress(s) {
+    if let Some(lzf) = lzf.filter(|_| s.len() > 20) {
+        if let Some(packed) = lzf.compress(s, s.len() - 4) {
             buf.push(0xC0 | enc::LZF);
             put_len(buf, packed.len() as u64);
             put_len(buf, s.len() as u64);
-            buf.extend_from_slice(&packed);
+            buf.extend_from_slice(packed);
             return;
         }
     }
@@ -215,13 +218,4 @@ fn put_int(buf: &mut Vec<u8>, v: i64) -> bool {
         return false;
     }
     true
-}
-
-/// LZF as Redis's rdbSaveLzfStringObject uses it: the output must fit in `len - 4` bytes.
-fn lzf_compress(s: &[u8]) -> Option<Vec<u8>> {
-    if s.len() <= 4 {
-        return None;
-    }
-    let packed = lzf::compress(s).ok()?;
-    (!packed.is_empty() && packed.len() <= s.len() - 4).then_some(packed)
 }

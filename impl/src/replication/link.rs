@@ -3,11 +3,13 @@
 //! The task drains the connection's [`PeerOut`] queue in order: status lines, the snapshot,
 //! stream bytes. A snapshot is encoded on a blocking thread from the copy-on-write snapshot
 //! taken under the lock at the PSYNC, and framed as:
-//! - `$<len>\r\n<rdb>` (disk-style; Verdis encodes into memory rather than a file), or
 //! - `$EOF:<40 random hex>\r\n<rdb><same 40 chars>` for a diskless sync to a replica that
-//!   announced `capa eof`. Such a replica finds the end of the payload by the last 40 bytes it
-//!   read, so no stream byte may follow until it acknowledges the snapshot with its first
+//!   announced `capa eof`: sent while it is encoded, in 256 KiB chunks, so the replica loads
+//!   while the master encodes. Such a replica finds the end of the payload by the last 40 bytes
+//!   it read, so no stream byte may follow until it acknowledges the snapshot with its first
 //!   `REPLCONF ACK`, exactly as Redis 7.0 waits.
+//! - `$<len>\r\n<rdb>` (disk-style) otherwise: the length comes first, so the payload is
+//!   encoded into memory (Verdis writes no file for it) and then sent.
 //!
 //! From the replica the task reads `REPLCONF ACK <offset>` (and ignores the bare newlines a
 //! loading replica sends). Every event goes to the protocol core under the store lock.
@@ -22,8 +24,13 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use verdis_core::repl::{LinkId, NodeId, ToMaster};
 use verdis_core::resp::{Limits, RequestParser};
 
-/// Encodes a snapshot as an RDB payload.
-fn encode(job: &RdbJob) -> std::io::Result<Vec<u8>> {
+/// Bytes of encoded snapshot handed to the socket at a time when streaming.
+const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks the encoder may run ahead of the socket.
+const STREAM_CHUNKS_AHEAD: usize = 8;
+
+/// Encodes a snapshot as an RDB payload to `out`; returns the bytes written.
+fn encode<W: std::io::Write>(job: &RdbJob, out: W) -> std::io::Result<u64> {
     let opts = crate::rdb::write::WriteOptions {
         compression: job.compression,
         checksum: job.checksum,
@@ -35,9 +42,94 @@ fn encode(job: &RdbJob) -> std::io::Result<Vec<u8>> {
             repl_offset: job.offset as i64,
         }),
     };
-    let mut out = Vec::with_capacity(1024);
-    crate::rdb::write::write_rdb(&mut out, &job.dbs, &opts)?;
-    Ok(out)
+    crate::rdb::write::write_rdb(out, &job.dbs, &opts)
+}
+
+/// `$<len>\r\n<rdb>`: the length comes first, so the whole payload is encoded (on a blocking
+/// thread) before anything is sent.
+async fn send_in_one(wr: &mut OwnedWriteHalf, job: RdbJob) -> std::io::Result<u64> {
+    let payload = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(1024);
+        encode(&job, &mut out).map(|_| out)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    wr.write_all(format!("${}\r\n", payload.len()).as_bytes())
+        .await?;
+    wr.write_all(&payload).await?;
+    Ok(payload.len() as u64)
+}
+
+/// `$EOF:<mark>\r\n<rdb><mark>`: the replica finds the end by the mark, so the payload is sent
+/// while it is encoded, chunk by chunk, and the replica loads while the master encodes (as a
+/// Redis master streams from its fork). The encoder runs on a blocking thread at most
+/// [`STREAM_CHUNKS_AHEAD`] chunks ahead of the socket; if the link fails or the client is
+/// killed, the channel closes and the encoder stops at its next chunk.
+async fn send_streamed(
+    wr: &mut OwnedWriteHalf,
+    job: RdbJob,
+    handle: &crate::client::ClientHandle,
+) -> std::io::Result<u64> {
+    let mark = eof_mark();
+    wr.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await?;
+    let (tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(STREAM_CHUNKS_AHEAD);
+    let encoder = tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            tx,
+            buf: Vec::with_capacity(STREAM_CHUNK_BYTES),
+        };
+        encode(&job, &mut out)?;
+        out.send()
+    });
+    let mut sent = 0u64;
+    loop {
+        let chunk = tokio::select! {
+            c = chunks.recv() => c,
+            _ = handle.killed() => {
+                return Err(std::io::Error::other("the replica's connection was killed"));
+            }
+        };
+        let Some(chunk) = chunk else { break };
+        wr.write_all(&chunk).await?;
+        sent += chunk.len() as u64;
+    }
+    // The channel closed: the encoder finished, or failed and says why.
+    encoder.await.map_err(std::io::Error::other)??;
+    wr.write_all(mark.as_bytes()).await?;
+    Ok(sent)
+}
+
+/// An `io::Write` that hands [`STREAM_CHUNK_BYTES`] chunks to the socket task.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    /// Sends what is buffered; an error once the socket side has gone.
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(STREAM_CHUNK_BYTES));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::other("the replica link closed during the transfer"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= STREAM_CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// 40 random hex characters for the `$EOF:` mark.
@@ -122,38 +214,20 @@ pub async fn serve_replica(
                         }
                     }
                     let started = std::time::Instant::now();
-                    let encoded = tokio::task::spawn_blocking(move || encode(&job)).await;
-                    let payload = match encoded {
-                        Ok(Ok(p)) => p,
-                        Ok(Err(e)) => {
-                            tracing::warn!("Encoding the snapshot for replica {node} failed: {e}");
-                            break 'link;
-                        }
-                        Err(e) => {
-                            tracing::warn!("The snapshot encoder for replica {node} failed: {e}");
-                            break 'link;
-                        }
-                    };
                     let sent = if eof {
-                        let mark = eof_mark();
-                        let mut framed = Vec::with_capacity(payload.len() + 100);
-                        framed.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
-                        framed.extend_from_slice(&payload);
-                        framed.extend_from_slice(mark.as_bytes());
-                        wr.write_all(&framed).await
+                        send_streamed(&mut wr, job, &handle).await
                     } else {
-                        let header = format!("${}\r\n", payload.len());
-                        match wr.write_all(header.as_bytes()).await {
-                            Ok(()) => wr.write_all(&payload).await,
-                            Err(e) => Err(e),
+                        send_in_one(&mut wr, job).await
+                    };
+                    let bytes = match sent {
+                        Ok(n) => n,
+                        Err(e) => {
+                            tracing::warn!("Sending the snapshot to replica {node} failed: {e}");
+                            break 'link;
                         }
                     };
-                    if sent.is_err() {
-                        break 'link;
-                    }
                     tracing::info!(
-                        "Synchronization with replica {node} succeeded ({} bytes in {} ms)",
-                        payload.len(),
+                        "Synchronization with replica {node} succeeded ({bytes} bytes in {} ms)",
                         started.elapsed().as_millis()
                     );
                     {
