@@ -198,6 +198,20 @@ impl Db {
         }
     }
 
+    /// SET's store: the value, and without `keep_ttl` no TTL; one shard lookup for both.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let shard = self.shard_mut(key);
+        match shard.dict.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                shard.dict.insert(SBytes::new(key), value);
+            }
+        }
+        if !keep_ttl && !shard.expires.is_empty() {
+            shard.expires.swap_remove(key);
+        }
+    }
+
     /// The absolute expiry time of `key` in unix ms, if it has one.
     pub fn expire_at(&self, key: &[u8]) -> Option<i64> {
         let shard = self.shard(key);
@@ -480,6 +494,13 @@ impl Keyspace {
         self.dbs[db as usize].get(key)
     }
 
+    /// What a write's key lookup does first (Redis's lookupKeyWrite): a key past its time is
+    /// deleted now (and `DEL` propagated) on a master. For writers that do not need to know
+    /// whether the key exists, this is the whole lookup.
+    pub fn expire_if_stale(&mut self, db: u32, key: &[u8], now_ms: i64) {
+        self.expire_if_needed(db, key, now_ms);
+    }
+
     /// Whether `key` exists (expired keys do not).
     pub fn exists(&mut self, db: u32, key: &[u8], now_ms: i64) -> bool {
         self.peek(db, key, now_ms).is_some()
@@ -492,11 +513,7 @@ impl Keyspace {
 
     /// Stores `value` at `key`. Without `keep_ttl` any TTL is removed, as SET does.
     pub fn set(&mut self, db: u32, key: &[u8], value: Value, keep_ttl: bool) {
-        let d = &mut self.dbs[db as usize];
-        d.insert(key, value);
-        if !keep_ttl {
-            d.remove_expire(key);
-        }
+        self.dbs[db as usize].set(key, value, keep_ttl);
         self.touch(db, key);
         self.dirty += 1;
     }

@@ -196,8 +196,16 @@ fn set_generic(
     } else {
         None
     };
-    let exists = ctx.store.ks.exists(db, key, ctx.now_ms);
-    if (nx && exists) || (xx && !exists) {
+    // Redis looks the key up even for a plain SET (an expired key is deleted and its DEL
+    // propagated first); whether it exists matters only to NX and XX.
+    let blocked = if nx || xx {
+        let exists = ctx.store.ks.exists(db, key, ctx.now_ms);
+        (nx && exists) || (xx && !exists)
+    } else {
+        ctx.store.ks.expire_if_stale(db, key, ctx.now_ms);
+        false
+    };
+    if blocked {
         if want_get {
             match old {
                 Some(v) => ctx.out.bulk(&v),
