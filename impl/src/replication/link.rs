@@ -26,6 +26,8 @@ use verdis_core::resp::{Limits, RequestParser};
 
 /// Bytes of encoded snapshot handed to the socket at a time when streaming.
 const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+/// Stream bytes gathered into one socket write, at most (more if a single message is larger).
+const BATCH_BYTES: usize = 256 * 1024;
 /// Chunks the encoder may run ahead of the socket.
 const STREAM_CHUNKS_AHEAD: usize = 8;
 
@@ -154,6 +156,9 @@ pub async fn serve_replica(
     let mut parser = RequestParser::new();
     // After an EOF-framed snapshot, nothing more is sent until the replica's first ACK.
     let mut hold_until_ack = false;
+    // A message taken from the queue while batching stream bytes, handled next.
+    let mut carried: Option<PeerOut> = None;
+    let mut batch: Vec<u8> = Vec::new();
     'link: loop {
         // Handle what the replica sent (acks) before waiting again.
         loop {
@@ -194,56 +199,88 @@ pub async fn serve_replica(
                 }
             }
         }
-        tokio::select! {
-            msg = rx.recv(), if !hold_until_ack => match msg {
-                None | Some(PeerOut::Close) => break 'link,
-                Some(PeerOut::Bytes(b)) => {
-                    let n = b.len() as u64;
-                    if wr.write_all(&b).await.is_err() {
+        let msg = match carried.take() {
+            Some(m) => m,
+            None => tokio::select! {
+                msg = rx.recv(), if !hold_until_ack => match msg {
+                    Some(m) => m,
+                    None => break 'link,
+                },
+                r = rd.read_buf(&mut rbuf) => match r {
+                    Ok(0) | Err(_) => break 'link,
+                    Ok(_) => continue 'link,
+                },
+                _ = handle.killed() => break 'link,
+            },
+        };
+        match msg {
+            PeerOut::Close => break 'link,
+            PeerOut::Bytes(b) => {
+                // Everything already queued goes out in one write, as Redis writes a
+                // replica's output buffer once per event loop turn: under load, one
+                // syscall carries many commands instead of one each.
+                batch.clear();
+                batch.extend_from_slice(&b);
+                while batch.len() < BATCH_BYTES {
+                    match rx.try_recv() {
+                        Ok(PeerOut::Bytes(more)) => batch.extend_from_slice(&more),
+                        Ok(other) => {
+                            carried = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if wr.write_all(&batch).await.is_err() {
+                    break 'link;
+                }
+                queued.written(batch.len() as u64);
+                if batch.capacity() > BATCH_BYTES * 2 {
+                    batch = Vec::new();
+                }
+            }
+            PeerOut::Rdb(job) => {
+                let eof = job.eof_framing;
+                for _ in 0..job.delay_secs {
+                    // A keepalive newline each second while the transfer waits.
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    if wr.write_all(b"\n").await.is_err() {
                         break 'link;
                     }
-                    queued.written(n);
                 }
-                Some(PeerOut::Rdb(job)) => {
-                    let eof = job.eof_framing;
-                    for _ in 0..job.delay_secs {
-                        // A keepalive newline each second while the transfer waits.
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                        if wr.write_all(b"\n").await.is_err() {
-                            break 'link;
-                        }
+                let started = std::time::Instant::now();
+                let sent = if eof {
+                    send_streamed(&mut wr, job, &handle).await
+                } else {
+                    send_in_one(&mut wr, job).await
+                };
+                let bytes = match sent {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!("Sending the snapshot to replica {node} failed: {e}");
+                        break 'link;
                     }
-                    let started = std::time::Instant::now();
-                    let sent = if eof {
-                        send_streamed(&mut wr, job, &handle).await
-                    } else {
-                        send_in_one(&mut wr, job).await
-                    };
-                    let bytes = match sent {
-                        Ok(n) => n,
-                        Err(e) => {
-                            tracing::warn!("Sending the snapshot to replica {node} failed: {e}");
-                            break 'link;
-                        }
-                    };
-                    tracing::info!(
-                        "Synchronization with replica {node} succeeded ({bytes} bytes in {} ms)",
-                        started.elapsed().as_millis()
+                };
+                tracing::info!(
+                    "Synchronization with replica {node} succeeded ({bytes} bytes in {} ms)",
+                    started.elapsed().as_millis()
+                );
+                {
+                    let mut store = shared.store.lock();
+                    store.repl.node.handle_rdb_sent(node, link);
+                    let now = unix_ms() as u64;
+                    store.repl_step(
+                        &shared,
+                        super::trace::TraceInput::RdbSent {
+                            replica: node,
+                            link,
+                        },
+                        Vec::new(),
+                        now,
                     );
-                    {
-                        let mut store = shared.store.lock();
-                        store.repl.node.handle_rdb_sent(node, link);
-                        let now = unix_ms() as u64;
-                        store.repl_step(&shared, super::trace::TraceInput::RdbSent { replica: node, link }, Vec::new(), now);
-                    }
-                    hold_until_ack = eof;
                 }
-            },
-            r = rd.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => break 'link,
-                Ok(_) => {}
-            },
-            _ = handle.killed() => break 'link,
+                hold_until_ack = eof;
+            }
         }
     }
     let _ = wr.shutdown().await;
