@@ -14,11 +14,33 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// A byte-bounded window over the end of the replication stream.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backlog {
     size_bytes: u64,
     first_byte_offset: u64,
     bytes: VecDeque<u8>,
+}
+
+/// Hashes the bytes in chunks rather than one `write_u8` per byte (what `VecDeque`'s own `Hash`
+/// does): the model checker fingerprints every state, backlogs included. Chunk boundaries
+/// follow logical positions, not the deque's internal split, so equal backlogs hash equally.
+impl std::hash::Hash for Backlog {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.size_bytes.hash(state);
+        self.first_byte_offset.hash(state);
+        state.write_usize(self.bytes.len());
+        let mut chunk = [0u8; 64];
+        let mut filled = 0;
+        for &b in &self.bytes {
+            chunk[filled] = b;
+            filled += 1;
+            if filled == chunk.len() {
+                state.write(&chunk);
+                filled = 0;
+            }
+        }
+        state.write(&chunk[..filled]);
+    }
 }
 
 impl Backlog {
