@@ -556,6 +556,18 @@ fn report(
     md
 }
 
+/// The heading from which a report is written by hand (the profiles behind the figures).
+const HAND_WRITTEN_HEADING: &str = "## Where the time goes";
+
+/// The hand-written part of a previous report: from [`HAND_WRITTEN_HEADING`] to the end.
+fn hand_written(old: &str) -> Option<&str> {
+    let at = old
+        .match_indices(HAND_WRITTEN_HEADING)
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || old[..i].ends_with('\n'))?;
+    Some(&old[at..])
+}
+
 fn main() {
     let o = parse_opts();
     let t0 = Instant::now();
@@ -578,11 +590,33 @@ fn main() {
     println!("{md}");
     eprintln!("done in {:.1} s", t0.elapsed().as_secs_f64());
     if let Some(path) = &o.out {
+        // The hand-written analysis at the end of the previous report survives the rewrite.
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let md = match hand_written(&old) {
+            Some(kept) => format!("{md}\n{kept}"),
+            None => md,
+        };
         std::fs::write(path, &md).expect("write the report");
         eprintln!("wrote {path}");
     }
     if !errors.is_empty() {
         eprintln!("{} round(s) failed: see Errors in the report", errors.len());
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_part_is_found_only_as_a_heading() {
+        let old = "# Performance\n| a |\nsee ## Where the time goes below\n## Where the time goes\n\nprofiles\n";
+        assert_eq!(
+            hand_written(old),
+            Some("## Where the time goes\n\nprofiles\n")
+        );
+        assert_eq!(hand_written("# Performance\n| a |\n"), None);
+        assert_eq!(hand_written(""), None);
     }
 }
