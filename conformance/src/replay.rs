@@ -177,14 +177,20 @@ fn drive(
             }
             cluster.spawn(node, restart_master)?;
         }
-        EnvStep::Failover => {
-            let port = cluster.nodes[1].proxy.port.to_string();
+        EnvStep::Failover | EnvStep::FailoverBack => {
+            // Node 0 hands over to node 1; node 1, switching back, to node 0.
+            let (from, to) = if step == EnvStep::Failover {
+                (0, 1)
+            } else {
+                (1, 0)
+            };
+            let port = cluster.nodes[to].proxy.port.to_string();
             let mut argv = vec!["FAILOVER", "TO", "127.0.0.1", &port];
-            if cfg.switchover.is_some_and(|s| s.force) {
+            if step == EnvStep::Failover && cfg.switchover.is_some_and(|s| s.force) {
                 argv.extend(["TIMEOUT", "1000", "FORCE"]);
             }
-            let ok = matches!(cluster.cmd(0, &argv)?, Frame::Simple(_));
-            match model.failover_accepted() {
+            let ok = matches!(cluster.cmd(from, &argv)?, Frame::Simple(_));
+            match model.failover_accepted(from) {
                 Some(accepted) if accepted != ok => {
                     return Err(format!(
                         "FAILOVER was {}, the model {} it",

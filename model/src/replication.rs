@@ -54,7 +54,9 @@
 //! ## The operator
 //! Node 0's timers stand for an operator: `AdminFailover` runs `FAILOVER TO <node 1>` (retried
 //! while node 1 is not an online replica), `AdminWait` runs one `WAIT` (a GETACK into the
-//! stream). They fire at any moment, like every timer.
+//! stream). They fire at any moment, like every timer. With `manual`, `AdminPromote` runs
+//! `REPLICAOF NO ONE` on node 1 and `AdminFollow` `REPLICAOF <node 1>` on the others; with
+//! `switch_back` too, node 1 then arms its own `AdminFailover`: `FAILOVER TO <node 0>`.
 
 use serde::{Deserialize, Serialize};
 use stateright::actor::{
@@ -117,6 +119,10 @@ pub struct ModelCfg {
     /// with crashes or FAILOVER (their restarts and handshakes would bypass the partition).
     #[serde(default)]
     pub partition: bool,
+    /// With `manual`: once node 1 is a master, the operator switches back with `FAILOVER TO
+    /// <node 0>` on node 1 (retried until node 0 is a replica it can hand over to).
+    #[serde(default)]
+    pub switch_back: bool,
 }
 
 fn yes() -> bool {
@@ -147,6 +153,7 @@ impl Default for ModelCfg {
             big_write: None,
             manual: false,
             partition: false,
+            switch_back: false,
         }
     }
 }
@@ -186,6 +193,9 @@ impl ModelCfg {
         if self.partition && (self.crashes || self.switchover.is_some()) {
             return Err("--partition needs --no-crashes and --no-switchover (restarts and FAILOVER's handshake are not partitioned in the model)".to_string());
         }
+        if self.switch_back && (!self.manual || self.partition) {
+            return Err("--switch-back needs --manual and no --partition (it switches back after the manual failover; FAILOVER's handshake is not partitioned in the model)".to_string());
+        }
         Ok(())
     }
 
@@ -212,6 +222,7 @@ impl ModelCfg {
                 big_write: self.big_write,
                 manual: self.manual,
                 partition: self.partition && me != 0,
+                switch_back: self.switch_back && me == 1,
             }));
         }
         inner = inner.actor(ReplActor::Client(ClientActor {
@@ -327,6 +338,8 @@ pub struct NodeActor {
     pub manual: bool,
     /// See [`ModelCfg::partition`].
     pub partition: bool,
+    /// Node 1 runs `FAILOVER TO <node 0>` once it is a master ([`ModelCfg::switch_back`]).
+    pub switch_back: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -647,6 +660,9 @@ impl NodeActor {
                 };
                 let fx = s.repl.handle_replicaof_no_one(NOW_MS, cfg, &mut ids);
                 self.exec(s, fx, None, o);
+                if self.switch_back {
+                    o.set_timer(Timer::AdminFailover, model_timeout());
+                }
             }
             Timer::AdminFollow => {
                 let fx = s.repl.handle_replicaof(1, NOW_MS, cfg);
@@ -655,7 +671,8 @@ impl NodeActor {
             Timer::AdminFailover => {
                 let force = self.switchover.is_some_and(|sw| sw.force);
                 let req = FailoverRequest {
-                    target: Some(1),
+                    // Node 0 hands over to node 1; node 1 (switching back) to node 0.
+                    target: Some(if self.me == 0 { 1 } else { 0 }),
                     timeout_ms: if force { 1_000 } else { 0 },
                     force,
                 };
@@ -872,6 +889,13 @@ impl ReplModel {
         }
         if self.cfg.switchover.is_some()
             && s.sys.timers_set[0]
+                .iter()
+                .any(|t| *t == Timer::AdminFailover)
+        {
+            return false;
+        }
+        if self.cfg.switch_back
+            && s.sys.timers_set[1]
                 .iter()
                 .any(|t| *t == Timer::AdminFailover)
         {

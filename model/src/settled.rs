@@ -47,6 +47,8 @@ pub enum EnvStep {
     Restart { node: usize },
     /// `FAILOVER TO <node 1>` on node 0.
     Failover,
+    /// `FAILOVER TO <node 0>` on node 1 (switching back after a manual failover).
+    FailoverBack,
     /// `WAIT` on node 0: `REPLCONF GETACK *` into the stream.
     Wait,
     /// `REPLICAOF NO ONE` on a replica.
@@ -68,6 +70,7 @@ impl std::fmt::Display for EnvStep {
             EnvStep::Crash { node } => write!(f, "kill -9 node {node}"),
             EnvStep::Restart { node } => write!(f, "restart node {node}"),
             EnvStep::Failover => write!(f, "FAILOVER TO node 1 on node 0"),
+            EnvStep::FailoverBack => write!(f, "FAILOVER TO node 0 on node 1"),
             EnvStep::Wait => write!(f, "WAIT on node 0"),
             EnvStep::ReplicaofNoOne { node } => write!(f, "REPLICAOF NO ONE on node {node}"),
             EnvStep::Replicaof { node, master } => {
@@ -95,7 +98,11 @@ pub fn env_step(model: &ReplModel, action: &InnerAction) -> Option<EnvStep> {
         ActorModelAction::Recover(id) => Some(EnvStep::Restart {
             node: usize::from(*id),
         }),
-        ActorModelAction::Timeout(_, Timer::AdminFailover) => Some(EnvStep::Failover),
+        ActorModelAction::Timeout(id, Timer::AdminFailover) => Some(if usize::from(*id) == 0 {
+            EnvStep::Failover
+        } else {
+            EnvStep::FailoverBack
+        }),
         ActorModelAction::Timeout(_, Timer::AdminWait) => Some(EnvStep::Wait),
         ActorModelAction::Timeout(id, Timer::AdminPromote) => Some(EnvStep::ReplicaofNoOne {
             node: usize::from(*id),
@@ -140,6 +147,7 @@ pub fn action_of(model: &ReplModel, step: EnvStep) -> InnerAction {
         EnvStep::Crash { node } => ActorModelAction::Crash(Id::from(node)),
         EnvStep::Restart { node } => ActorModelAction::Recover(Id::from(node)),
         EnvStep::Failover => ActorModelAction::Timeout(Id::from(0), Timer::AdminFailover),
+        EnvStep::FailoverBack => ActorModelAction::Timeout(Id::from(1), Timer::AdminFailover),
         EnvStep::Wait => ActorModelAction::Timeout(Id::from(0), Timer::AdminWait),
         EnvStep::ReplicaofNoOne { node } => {
             ActorModelAction::Timeout(Id::from(node), Timer::AdminPromote)
@@ -295,14 +303,14 @@ impl SettledRun {
         self.states.retain(|s| keep(&project(model, s)));
     }
 
-    /// Whether node 0 accepted the FAILOVER of the last step in every state (the operator's
+    /// Whether `node` accepted the FAILOVER of the last step in every state (the operator's
     /// timer is no longer armed), refused it in every state, or it depends.
-    pub fn failover_accepted(&self) -> Option<bool> {
+    pub fn failover_accepted(&self, node: usize) -> Option<bool> {
         let armed: Vec<bool> = self
             .states
             .iter()
             .map(|s| {
-                s.sys.timers_set[0]
+                s.sys.timers_set[node]
                     .iter()
                     .any(|t| *t == Timer::AdminFailover)
             })
@@ -585,6 +593,34 @@ pub fn goals() -> Vec<Goal> {
                     && follows(m, s, 2, 1)
                     && converged_after(m, s)
                     && observe(m, s).get(1).is_some_and(|o| o.sync_full == 0)
+            },
+        },
+        Goal {
+            name: "scenario: manual failover, then a switchover back (FAILOVER), no full sync",
+            cfg: ModelCfg {
+                partition: false,
+                switch_back: true,
+                ..manual_base()
+            },
+            reached: |m, _, s, steps| {
+                let full = |node: usize| observe(m, s).get(node).map(|o| o.sync_full);
+                let at = |want: EnvStep| steps.iter().position(|s| *s == want);
+                let first_write = steps
+                    .iter()
+                    .position(|s| matches!(s, EnvStep::Write { .. }));
+                // A write before the failover, every replica moved to node 1, then FAILOVER.
+                matches!(
+                    (first_write, at(EnvStep::ReplicaofNoOne { node: 1 })),
+                    (Some(w), Some(p)) if w < p
+                )
+                    && at(EnvStep::Replicaof { node: 2, master: 1 }).is_some()
+                    && steps.contains(&EnvStep::FailoverBack)
+                    && m.node(s, 0).is_some_and(|n| n.repl.role == Role::Master)
+                    && follows(m, s, 1, 0)
+                    && converged_after(m, s)
+                    // Node 0's full syncs are the first ones of its replicas; node 1's none.
+                    && full(0) == Some(u64::from(m.cfg.replicas))
+                    && full(1) == Some(0)
             },
         },
         Goal {

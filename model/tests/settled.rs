@@ -100,3 +100,40 @@ fn a_manual_failover_moves_every_node_to_the_promoted_replica_without_a_full_syn
         }
     }
 }
+
+#[test]
+fn a_manual_failover_then_a_switchover_back_needs_no_full_sync() {
+    // Why: the prior-art scenario "failover then switchover without a full sync": node 1 is
+    // promoted by hand, node 0 follows it, then FAILOVER on node 1 hands mastership back.
+    let cfg = ModelCfg {
+        switch_back: true,
+        ..manual_cfg(false)
+    };
+    let steps = [
+        EnvStep::Write { id: 1 },
+        EnvStep::ReplicaofNoOne { node: 1 },
+        EnvStep::Replicaof { node: 0, master: 1 },
+        EnvStep::Replicaof { node: 2, master: 1 },
+        EnvStep::FailoverBack,
+    ];
+    let run = run(&cfg, &steps);
+    assert!(!run.states.is_empty());
+    assert_eq!(run.failover_accepted(1), Some(true));
+    for s in &run.states {
+        let o = observe(&run.model, s);
+        assert_eq!(o[0].role, "master", "{o:?}");
+        assert_eq!((o[1].role.as_str(), o[1].master), ("slave", Some(0)));
+        assert_eq!(o[1].link_status.as_deref(), Some("up"));
+        // Only the two first syncs of the replicas of node 0 were full.
+        assert_eq!((o[0].sync_full, o[1].sync_full), (2, 0), "{o:?}");
+        for node in &o {
+            assert_eq!(node.dataset, vec![1], "{o:?}");
+        }
+    }
+    // Without --manual, switching back is refused as a configuration.
+    let bad = ModelCfg {
+        switch_back: true,
+        ..replay_base()
+    };
+    assert!(bad.check().is_err());
+}

@@ -158,6 +158,9 @@ struct Opts {
     /// and --no-switchover.
     #[arg(long)]
     partition: bool,
+    /// With --manual: node 1, once a master, switches back with FAILOVER TO node 0.
+    #[arg(long)]
+    switch_back: bool,
     /// Plant a known bug (the check must then fail).
     #[arg(long, value_enum)]
     bug: Option<Bug>,
@@ -201,6 +204,7 @@ impl Opts {
             big_write: self.big_write,
             manual: self.manual,
             partition: self.partition,
+            switch_back: self.switch_back,
             // `main` has refused a bug of the other model.
             bug: self.bug.and_then(|b| match b {
                 Bug::NeverRetry => Some(PlantedBug::ReplicaNeverRetries),
