@@ -108,6 +108,16 @@ fn compress_into(
         let at = out.len() - lit - 1;
         out[at] = (lit as u8).wrapping_sub(1);
     };
+    // One more literal byte; a full run (MAX_LIT bytes) is closed and a new one started.
+    let literal = |out: &mut Vec<u8>, lit: &mut usize, byte: u8| {
+        *lit += 1;
+        out.push(byte);
+        if *lit == MAX_LIT {
+            stop_run(out, *lit);
+            *lit = 0;
+            out.push(0); // start run
+        }
+    };
     let mut lit = 0usize;
     out.push(0); // start run
     let mut ip = 0usize;
@@ -181,28 +191,16 @@ fn compress_into(
             if out.len() >= max_out {
                 return false;
             }
-            lit += 1;
-            out.push(input[ip]);
+            literal(out, &mut lit, input[ip]);
             ip += 1;
-            if lit == MAX_LIT {
-                stop_run(out, lit);
-                lit = 0;
-                out.push(0); // start run
-            }
         }
     }
     if out.len() + 3 > max_out {
         return false;
     }
     while ip < in_len {
-        lit += 1;
-        out.push(input[ip]);
+        literal(out, &mut lit, input[ip]);
         ip += 1;
-        if lit == MAX_LIT {
-            stop_run(out, lit);
-            lit = 0;
-            out.push(0);
-        }
     }
     stop_run(out, lit); // end run
     if lit == 0 {
