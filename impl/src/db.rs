@@ -168,13 +168,7 @@ impl Db {
 
     /// Stores a value (a new key or a replacement); the TTL is left as it is.
     pub fn insert(&mut self, key: &[u8], value: Value) {
-        let shard = self.shard_mut(key);
-        match shard.dict.get_mut(key) {
-            Some(slot) => *slot = value,
-            None => {
-                shard.dict.insert(SBytes::new(key), value);
-            }
-        }
+        self.set(key, value, true);
     }
 
     /// Stores a key that must be new (loading a snapshot): one lookup, not two. False, and
