@@ -330,35 +330,52 @@ impl Store {
         }
         let now = now_ms as u64;
         let cfg = self.repl.cfg.clone();
-        for p in self.ks.take_propagated() {
-            #[cfg(test)]
-            self.propagation_log.push(p.clone());
-            let args: Vec<Vec<u8>> = p.args.iter().map(|a| a.to_vec()).collect();
-            match self.repl.node.handle_write(p.db as u64, &args, now, &cfg) {
-                Ok(effects) => {
-                    if self.repl.trace.is_on() {
-                        let name = String::from_utf8_lossy(&args[0]).into_owned();
-                        self.repl_step(
-                            shared,
-                            crate::replication::trace::TraceInput::Write {
-                                db: p.db as u64,
-                                command: &name,
-                            },
-                            effects,
-                            now,
-                        );
-                    } else {
-                        self.run_repl_effects(shared, effects, now);
-                    }
-                    if !self.repl.peers.is_empty() {
-                        crate::replication::enforce_output_limits(self, shared, now);
-                    }
+        let batch = self.ks.take_propagated();
+        #[cfg(test)]
+        self.propagation_log.extend(batch.iter().cloned());
+        if self.repl.trace.is_on() {
+            // Traced, each write is its own transition, as the model takes them.
+            for p in &batch {
+                let result = self.repl.node.handle_write(p.db as u64, &p.args, now, &cfg);
+                let name = String::from_utf8_lossy(&p.args[0]).into_owned();
+                self.after_writes(shared, result, Some((p.db as u64, &name)), now);
+            }
+        } else {
+            // The whole batch reaches each replica as one message.
+            let writes = batch.iter().map(|p| (p.db as u64, p.args.as_slice()));
+            let result = self.repl.node.handle_writes(writes, now, &cfg);
+            self.after_writes(shared, result, None, now);
+        }
+    }
+
+    /// Executes the effects of writes handed to the core (recording the write in the trace
+    /// when `traced` names it) and enforces the replicas' output buffer limits.
+    fn after_writes(
+        &mut self,
+        shared: &Arc<Shared>,
+        result: Result<Vec<verdis_core::repl::Effect>, verdis_core::repl::WriteError>,
+        traced: Option<(u64, &str)>,
+        now: u64,
+    ) {
+        match result {
+            Ok(effects) => {
+                match traced {
+                    Some((db, command)) => self.repl_step(
+                        shared,
+                        crate::replication::trace::TraceInput::Write { db, command },
+                        effects,
+                        now,
+                    ),
+                    None => self.run_repl_effects(shared, effects, now),
                 }
-                // The command path checks these before executing a write; reaching here is a
-                // bug that would let replicas diverge, so it is loud.
-                Err(e) => tracing::error!(
-                    "BUG: a write was executed and then refused for replication: {e}"
-                ),
+                if !self.repl.peers.is_empty() {
+                    crate::replication::enforce_output_limits(self, shared, now);
+                }
+            }
+            // The command path checks these before executing a write; reaching here is a
+            // bug that would let replicas diverge, so it is loud.
+            Err(e) => {
+                tracing::error!("BUG: a write was executed and then refused for replication: {e}")
             }
         }
     }

@@ -203,7 +203,7 @@ impl Server {
                 match kind {
                     // The test reads its own trace file: this server is not in the run's logs.
                     Kind::Verdis if own_trace => {
-                        unlogged_peer("a verdis-server with its own trace")
+                        unlogged_peer("a verdis-server whose trace the test sets")
                     }
                     Kind::Verdis => {
                         cmd.arg("--verdis-protocol-trace").arg(run.join(format!(

@@ -597,6 +597,23 @@ fn link_breaks_under_load_verdis_to_redis() {
     link_breaks_under_load(Server::verdis(MASTER), Server::redis(&[]));
 }
 
+/// The same with the master's protocol trace off (`--verdis-protocol-trace ""`): untraced, a
+/// Verdis master hands a client's pipelined batch of writes to the protocol core at once and
+/// each replica gets them as one message, the path production runs (traced, each write is its
+/// own transition).
+#[test]
+fn link_breaks_under_load_untraced_verdis_to_redis() {
+    link_breaks_under_load(
+        Server::verdis(&[
+            "--repl-diskless-sync-delay",
+            "0",
+            "--verdis-protocol-trace",
+            "",
+        ]),
+        Server::redis(&[]),
+    );
+}
+
 /// Links between two Verdis nodes broken under load resync partially.
 #[test]
 fn link_breaks_under_load_verdis_to_verdis() {

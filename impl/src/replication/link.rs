@@ -219,6 +219,12 @@ pub async fn serve_replica(
                 // Everything already queued goes out in one write, as Redis writes a
                 // replica's output buffer once per event loop turn: under load, one
                 // syscall carries many commands instead of one each.
+                // First let every other ready task run (tokio defers a yielded task until
+                // the runtime has polled its I/O): the client batches that are ready now
+                // queue their writes too, and this link writes them all at once, like
+                // Redis's beforeSleep. Without it, each client batch woke this task and
+                // cost one socket write (and one wake-up of the replica process).
+                tokio::task::yield_now().await;
                 batch.clear();
                 batch.extend_from_slice(&b);
                 while batch.len() < BATCH_BYTES {

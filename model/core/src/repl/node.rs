@@ -200,10 +200,22 @@ impl ReplNode {
 
     /// A client write to db `db`. On success the caller applies it, executes the effects (the
     /// stream bytes for replicas) and replies.
-    pub fn handle_write(
+    pub fn handle_write<A: AsRef<[u8]>>(
         &mut self,
         db: u64,
-        args: &[Vec<u8>],
+        args: &[A],
+        now_ms: u64,
+        cfg: &ReplConfig,
+    ) -> Result<Vec<Effect>, WriteError> {
+        self.handle_writes([(db, args)], now_ms, cfg)
+    }
+
+    /// Client writes executed one after the other (a client's pipelined batch): the same
+    /// offsets, backlog and stream bytes as [`Self::handle_write`] for each in turn, except that
+    /// each replica gets the batch's bytes as one message instead of one per write.
+    pub fn handle_writes<'a, A: AsRef<[u8]> + 'a>(
+        &mut self,
+        writes: impl IntoIterator<Item = (u64, &'a [A])>,
         now_ms: u64,
         cfg: &ReplConfig,
     ) -> Result<Vec<Effect>, WriteError> {
@@ -223,15 +235,19 @@ impl ReplNode {
                 let mut out = Vec::new();
                 if self.backlog.is_some() {
                     let mut bytes = Vec::new();
-                    if self.selected_db != Some(db) {
-                        encode_command(
-                            &[b"SELECT".to_vec(), db.to_string().into_bytes()],
-                            &mut bytes,
-                        );
-                        self.selected_db = Some(db);
+                    for (db, args) in writes {
+                        if self.selected_db != Some(db) {
+                            encode_command(
+                                &[b"SELECT".as_slice(), db.to_string().as_bytes()],
+                                &mut bytes,
+                            );
+                            self.selected_db = Some(db);
+                        }
+                        encode_command(args, &mut bytes);
                     }
-                    encode_command(args, &mut bytes);
-                    self.feed(&bytes, &mut out);
+                    if !bytes.is_empty() {
+                        self.feed(&bytes, &mut out);
+                    }
                 }
                 // Without a backlog there is no replica and Redis does not advance the offset.
                 Ok(out)

@@ -180,6 +180,66 @@ fn first_sync_is_full_then_writes_stream_with_a_select() {
     assert_eq!(net.data[1], net.data[0]);
 }
 
+/// The stream bytes each replica is sent by `effects`, concatenated.
+fn streamed(effects: &[Effect]) -> Vec<(NodeId, Vec<u8>)> {
+    let mut out: Vec<(NodeId, Vec<u8>)> = vec![];
+    for e in effects {
+        if let Effect::ToReplica {
+            replica,
+            msg: ToReplica::Stream(b),
+            ..
+        } = e
+        {
+            match out.iter_mut().find(|(r, _)| r == replica) {
+                Some((_, acc)) => acc.extend_from_slice(b),
+                None => out.push((*replica, b.clone())),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_batch_of_writes_streams_what_the_writes_one_by_one_do() {
+    let writes: Vec<(u64, Vec<Vec<u8>>)> = vec![
+        (0, vec![b"SET".to_vec(), b"a".to_vec(), b"1".to_vec()]),
+        (0, vec![b"SET".to_vec(), b"b".to_vec(), b"2".to_vec()]),
+        (3, vec![b"DEL".to_vec(), b"a".to_vec()]),
+        (0, vec![b"INCR".to_vec(), b"c".to_vec()]),
+    ];
+    let (mut one_by_one, mut batched) = (pair(ReplConfig::default()), pair(ReplConfig::default()));
+    one_by_one.run();
+    batched.run();
+    let cfg = ReplConfig::default();
+    let mut singly = vec![];
+    for (db, args) in &writes {
+        singly.extend(
+            one_by_one.nodes[0]
+                .handle_write(*db, args, 0, &cfg)
+                .unwrap(),
+        );
+    }
+    let batch = batched.nodes[0]
+        .handle_writes(writes.iter().map(|(db, a)| (*db, a.as_slice())), 0, &cfg)
+        .unwrap();
+    // One message per replica instead of one per write, with the same bytes.
+    assert_eq!(batch.len(), 1);
+    assert_eq!(streamed(&batch), streamed(&singly));
+    // SELECT 0, SET, SET, SELECT 3, DEL, SELECT 0, INCR.
+    let bytes = &streamed(&batch)[0].1;
+    assert_eq!(bytes.iter().filter(|&&b| b == b'*').count(), 7);
+    let (a, b) = (&one_by_one.nodes[0], &batched.nodes[0]);
+    assert_eq!(a.identity, b.identity);
+    assert_eq!(a.backlog, b.backlog);
+    assert_eq!(a.selected_db, b.selected_db);
+    // A replica refuses a batch as it refuses a write.
+    let cfg = ReplConfig::default();
+    assert_eq!(
+        batched.nodes[1].handle_writes(writes.iter().map(|(db, a)| (*db, a.as_slice())), 0, &cfg),
+        Err(WriteError::ReadOnly)
+    );
+}
+
 #[test]
 fn handshake_sends_ping_auth_replconfs_then_psync() {
     let cfg = ReplConfig {
