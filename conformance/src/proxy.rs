@@ -5,7 +5,8 @@
 //! names a replica the way its master lists it and the demoted master connects through a
 //! proxy too. The proxy learns which node a connection comes from by reading the
 //! `REPLCONF listening-port <port>` of the handshake, so [`Proxy::cut`] can close the link of
-//! one replica (both directions, as a reset would) and leave the others alone.
+//! one replica (both directions, as a reset would) and leave the others alone, and
+//! [`Proxy::inject`] can slip malformed bytes into one replica's link, either way.
 //!
 //! A partition of node `n` is two settings: every proxy blocks links that come from `n`
 //! ([`Proxy::block`]: open ones are cut, new ones are closed as soon as the handshake names
@@ -158,6 +159,26 @@ impl Proxy {
         if on {
             self.cut_where(|_| true);
         }
+    }
+
+    /// Writes `bytes` into the open links that come from `node`: toward the replica (as if
+    /// its master had sent them) or toward the master (as if the replica had). Returns how
+    /// many links got them.
+    pub fn inject(&self, node: usize, toward_replica: bool, bytes: &[u8]) -> usize {
+        let Ok(links) = self.state.links.lock() else {
+            return 0;
+        };
+        let mut sent = 0;
+        for l in links.iter() {
+            if l.from.load(Ordering::SeqCst) != node as i64 || l.done.load(Ordering::SeqCst) {
+                continue;
+            }
+            let mut to = if toward_replica { &l.client } else { &l.server };
+            if to.write_all(bytes).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
     }
 
     fn cut_where(&self, pick: impl Fn(i64) -> bool) -> usize {

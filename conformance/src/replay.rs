@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use verdis_core::resp::Frame;
+use verdis_model::replication::GARBAGE;
 use verdis_model::settled::{EnvStep, Projection, SettledRun, SettledTrace};
 
 /// How long the cluster may take to become quiet after a step (Redis reconnects from its
@@ -219,8 +220,38 @@ fn drive(
         }
         EnvStep::Partition { node } => cluster.partition(node, true),
         EnvStep::Heal { node } => cluster.partition(node, false),
+        EnvStep::GarbleStream { replica } => inject(cluster, replica, true, GARBAGE)?,
+        EnvStep::GarbleToMaster { replica } => {
+            // A malformed REPLCONF first (both servers ignore an ACK that is not a number),
+            // then the broken frame, on which the master closes the link.
+            let mut bytes = Vec::new();
+            verdis_core::resp::encode_command(&["REPLCONF", "ACK", "not-a-number"], &mut bytes);
+            bytes.extend_from_slice(GARBAGE);
+            inject(cluster, replica, false, &bytes)?
+        }
     }
     Ok(())
+}
+
+/// Slips `bytes` into the replication link of `replica` (through whichever proxy carries it).
+fn inject(
+    cluster: &Cluster,
+    replica: usize,
+    toward_replica: bool,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let sent: usize = cluster
+        .nodes
+        .iter()
+        .map(|n| n.proxy.inject(replica, toward_replica, bytes))
+        .sum();
+    if sent == 1 {
+        Ok(())
+    } else {
+        Err(format!(
+            "node {replica} has {sent} open replication links, the model says 1"
+        ))
+    }
 }
 
 /// The model's operator commands always succeed: anything but `+OK...` is a difference.

@@ -123,6 +123,13 @@ pub struct ModelCfg {
     /// <node 0>` on node 1 (retried until node 0 is a replica it can hand over to).
     #[serde(default)]
     pub switch_back: bool,
+    /// Malformed bytes on a streaming replication link (the fault proxy's doing), charged to
+    /// the fault budget: into a replica's stream (`GarbleStream`: the replica closes the link
+    /// and its next sync is full), or from a replica to its master (`GarbleToMaster`: a
+    /// `REPLCONF ACK` with a non-numeric offset, which is ignored, then a broken frame, on
+    /// which the master closes the link).
+    #[serde(default)]
+    pub garble: bool,
 }
 
 fn yes() -> bool {
@@ -154,6 +161,7 @@ impl Default for ModelCfg {
             manual: false,
             partition: false,
             switch_back: false,
+            garble: false,
         }
     }
 }
@@ -223,6 +231,7 @@ impl ModelCfg {
                 manual: self.manual,
                 partition: self.partition && me != 0,
                 switch_back: self.switch_back && me == 1,
+                garble: self.garble,
             }));
         }
         inner = inner.actor(ReplActor::Client(ClientActor {
@@ -252,6 +261,9 @@ pub enum Msg {
     Write(u8),
     /// Node -> client: `+OK` (true) or an error (false).
     WriteReply(u8, bool),
+    /// Replica -> master on a replication link: bytes the master cannot parse
+    /// ([`ModelCfg::garble`]).
+    Garbage(LinkId),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -274,6 +286,10 @@ pub enum Timer {
     Partition,
     /// The partition of this node ends.
     Heal,
+    /// Fault: malformed bytes reach this replica in its master's stream.
+    GarbleStream,
+    /// Fault: malformed bytes from this replica reach its master.
+    GarbleToMaster,
 }
 
 /// A server: the core's state plus the data set the driver keeps.
@@ -340,6 +356,8 @@ pub struct NodeActor {
     pub partition: bool,
     /// Node 1 runs `FAILOVER TO <node 0>` once it is a master ([`ModelCfg::switch_back`]).
     pub switch_back: bool,
+    /// See [`ModelCfg::garble`].
+    pub garble: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -384,6 +402,10 @@ impl IdSource for ModelIds<'_> {
         ReplId::from_random(raw)
     }
 }
+
+/// The malformed frame of [`Timer::GarbleStream`] (and the broken frame the replay sends for
+/// [`Timer::GarbleToMaster`]): a multibulk length that is not a number.
+pub const GARBAGE: &[u8] = b"*x\r\n";
 
 /// The model's clock: see "Time" in the module comment.
 const NOW_MS: u64 = 0;
@@ -492,6 +514,11 @@ impl NodeActor {
                 Timer::AdminFollow
             };
             o.set_timer(t, model_timeout());
+        }
+        if self.garble {
+            // Always armed; they break nothing unless the link is streaming.
+            o.set_timer(Timer::GarbleStream, model_timeout());
+            o.set_timer(Timer::GarbleToMaster, model_timeout());
         }
         if self.partition {
             // Always armed; the wrapper offers each only when it applies.
@@ -617,6 +644,29 @@ impl NodeActor {
                     Err(_) => o.send(src, Msg::WriteReply(i, false)),
                 }
             }
+            Msg::Garbage(link) => {
+                // The driver cannot parse what the replica sent: it closes the connection, as
+                // if the replica had (the core hears `Closed`), and the replica sees it close.
+                let mut ids = ModelIds {
+                    me: self.me,
+                    incarnation,
+                    minted: &mut s.minted,
+                };
+                let replica = usize::from(src) as NodeId;
+                let known = s.repl.replicas.get(replica).is_some_and(|e| e.link == link);
+                let fx = s.repl.handle_from_replica(
+                    replica,
+                    link,
+                    ToMaster::Closed,
+                    NOW_MS,
+                    cfg,
+                    &mut ids,
+                );
+                self.exec(s, fx, None, o);
+                if known {
+                    o.send(src, Msg::ToReplica(link, ToReplica::Closed));
+                }
+            }
             // Not addressed to servers.
             Msg::WriteReply(..) => {}
         }
@@ -652,6 +702,35 @@ impl NodeActor {
             }
             // The wrapper records the end of the partition; the replica's next retry connects.
             Timer::Heal => o.set_timer(Timer::Heal, model_timeout()),
+            Timer::GarbleStream => {
+                if let Some(l) = s.repl.link().filter(|l| l.phase == LinkPhase::Streaming) {
+                    let link = l.link;
+                    let mut ids = ModelIds {
+                        me: self.me,
+                        incarnation: s.repl.incarnation,
+                        minted: &mut s.minted,
+                    };
+                    let bytes = GARBAGE.to_vec();
+                    let fx = match s.repl.handle_from_master(
+                        link,
+                        ToReplica::Stream(bytes),
+                        NOW_MS,
+                        cfg,
+                        &mut ids,
+                    ) {
+                        Ok(fx) => fx,
+                        Err(_) => s.repl.handle_link_error(link, NOW_MS, cfg),
+                    };
+                    self.exec(s, fx, None, o);
+                }
+                o.set_timer(timer, model_timeout());
+            }
+            Timer::GarbleToMaster => {
+                if let Some(l) = s.repl.link().filter(|l| l.phase == LinkPhase::Streaming) {
+                    o.send(Id::from(l.master as usize), Msg::Garbage(l.link));
+                }
+                o.set_timer(timer, model_timeout());
+            }
             Timer::AdminPromote => {
                 let mut ids = ModelIds {
                     me: self.me,
@@ -830,7 +909,10 @@ pub fn is_fault(action: &InnerAction) -> bool {
     matches!(
         action,
         ActorModelAction::Crash(_)
-            | ActorModelAction::Timeout(_, Timer::CutLink | Timer::Partition)
+            | ActorModelAction::Timeout(
+                _,
+                Timer::CutLink | Timer::Partition | Timer::GarbleStream | Timer::GarbleToMaster
+            )
     ) || is_timeout_fault(action)
 }
 
@@ -1360,6 +1442,7 @@ pub fn format_msg(msg: &Msg) -> String {
         Msg::ToReplica(l, ToReplica::Stream(b)) => format!("{} stream {} bytes", link(l), b.len()),
         Msg::ToReplica(l, m) => format!("{} {:?}", link(l), m),
         Msg::Rdb(l, d) => format!("{} RDB {:?}", link(l), d),
+        Msg::Garbage(l) => format!("{} malformed bytes", link(l)),
         Msg::Write(i) => format!("SET k{i} v{i}"),
         Msg::WriteReply(i, ok) => {
             format!("reply to write {i}: {}", if *ok { "+OK" } else { "error" })

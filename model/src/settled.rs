@@ -60,6 +60,11 @@ pub enum EnvStep {
     Partition { node: usize },
     /// The partition of the node ends.
     Heal { node: usize },
+    /// Malformed bytes (`*x`) reach `replica` in its master's stream.
+    GarbleStream { replica: usize },
+    /// `REPLCONF ACK <not a number>` and then malformed bytes (`*x`) reach the master of
+    /// `replica` on its replication link.
+    GarbleToMaster { replica: usize },
 }
 
 impl std::fmt::Display for EnvStep {
@@ -78,6 +83,12 @@ impl std::fmt::Display for EnvStep {
             }
             EnvStep::Partition { node } => write!(f, "partition node {node} away"),
             EnvStep::Heal { node } => write!(f, "heal the partition of node {node}"),
+            EnvStep::GarbleStream { replica } => {
+                write!(f, "malformed bytes into the stream of node {replica}")
+            }
+            EnvStep::GarbleToMaster { replica } => {
+                write!(f, "malformed bytes from node {replica} to its master")
+            }
         }
     }
 }
@@ -116,6 +127,12 @@ pub fn env_step(model: &ReplModel, action: &InnerAction) -> Option<EnvStep> {
         }),
         ActorModelAction::Timeout(id, Timer::Heal) => Some(EnvStep::Heal {
             node: usize::from(*id),
+        }),
+        ActorModelAction::Timeout(id, Timer::GarbleStream) => Some(EnvStep::GarbleStream {
+            replica: usize::from(*id),
+        }),
+        ActorModelAction::Timeout(id, Timer::GarbleToMaster) => Some(EnvStep::GarbleToMaster {
+            replica: usize::from(*id),
         }),
         _ => None,
     }
@@ -158,6 +175,12 @@ pub fn action_of(model: &ReplModel, step: EnvStep) -> InnerAction {
         }
         EnvStep::Partition { node } => ActorModelAction::Timeout(Id::from(node), Timer::Partition),
         EnvStep::Heal { node } => ActorModelAction::Timeout(Id::from(node), Timer::Heal),
+        EnvStep::GarbleStream { replica } => {
+            ActorModelAction::Timeout(Id::from(replica), Timer::GarbleStream)
+        }
+        EnvStep::GarbleToMaster { replica } => {
+            ActorModelAction::Timeout(Id::from(replica), Timer::GarbleToMaster)
+        }
     }
 }
 
@@ -434,6 +457,16 @@ fn manual_base() -> ModelCfg {
     }
 }
 
+/// Malformed bytes on the links, and no crashes or FAILOVER.
+fn garble_base() -> ModelCfg {
+    ModelCfg {
+        garble: true,
+        crashes: false,
+        switchover: None,
+        ..replay_base()
+    }
+}
+
 fn follows(m: &ReplModel, s: &ReplState, node: usize, master: usize) -> bool {
     m.node(s, node)
         .and_then(|n| n.repl.link())
@@ -636,6 +669,26 @@ pub fn goals() -> Vec<Goal> {
                         (1..=m.cfg.writes)
                             .any(|i| m.client(s).acked & (1 << i) != 0 && !n.data.contains(&i))
                     })
+            },
+        },
+        Goal {
+            name: "scenario: malformed bytes in a replica's stream: it drops the link and syncs in full",
+            cfg: garble_base(),
+            reached: |m, _, s, steps| {
+                count(steps, |s| matches!(s, EnvStep::Write { .. })) >= 1
+                    && steps.last().is_some_and(|s| matches!(s, EnvStep::GarbleStream { .. }))
+                    && m.node(s, 0).is_some_and(|n| n.repl.stats.sync_full == 3)
+                    && converged_after(m, s)
+            },
+        },
+        Goal {
+            name: "scenario: malformed REPLCONF input from a replica: the master drops the link, the replica continues partially",
+            cfg: garble_base(),
+            reached: |m, ev, s, steps| {
+                count(steps, |s| matches!(s, EnvStep::Write { .. })) >= 1
+                    && steps.last().is_some_and(|s| matches!(s, EnvStep::GarbleToMaster { .. }))
+                    && ev & EV_PARTIAL_AFTER_RECONNECT != 0
+                    && converged_after(m, s)
             },
         },
         Goal {

@@ -137,3 +137,49 @@ fn a_manual_failover_then_a_switchover_back_needs_no_full_sync() {
     };
     assert!(bad.check().is_err());
 }
+
+fn garble_cfg() -> ModelCfg {
+    ModelCfg {
+        garble: true,
+        crashes: false,
+        switchover: None,
+        ..replay_base()
+    }
+}
+
+#[test]
+fn malformed_stream_bytes_make_the_replica_sync_in_full_and_replconf_garbage_only_reconnects() {
+    let cfg = garble_cfg();
+    let stream = run(
+        &cfg,
+        &[
+            EnvStep::Write { id: 1 },
+            EnvStep::GarbleStream { replica: 1 },
+        ],
+    );
+    assert!(!stream.states.is_empty());
+    for s in &stream.states {
+        let o = observe(&stream.model, s);
+        // Two first syncs, then node 1's again: Redis drops its cached master on a protocol
+        // error from the master.
+        assert_eq!((o[0].sync_full, o[0].sync_partial_ok), (3, 0), "{o:?}");
+        assert_eq!(o[1].link_status.as_deref(), Some("up"));
+        assert_eq!(o[1].master_repl_offset, o[0].master_repl_offset);
+        assert_eq!(o[1].dataset, vec![1]);
+    }
+    let to_master = run(
+        &cfg,
+        &[
+            EnvStep::Write { id: 1 },
+            EnvStep::GarbleToMaster { replica: 2 },
+        ],
+    );
+    assert!(!to_master.states.is_empty());
+    for s in &to_master.states {
+        let o = observe(&to_master.model, s);
+        // The master drops the link; the replica resumes where it was.
+        assert_eq!((o[0].sync_full, o[0].sync_partial_ok), (2, 1), "{o:?}");
+        assert_eq!(o[2].link_status.as_deref(), Some("up"));
+        assert_eq!(o[2].dataset, vec![1]);
+    }
+}

@@ -161,6 +161,10 @@ struct Opts {
     /// With --manual: node 1, once a master, switches back with FAILOVER TO node 0.
     #[arg(long)]
     switch_back: bool,
+    /// Malformed bytes on streaming replication links (charged to the fault budget): into a
+    /// replica's stream, or from a replica to its master.
+    #[arg(long)]
+    garble: bool,
     /// Plant a known bug (the check must then fail).
     #[arg(long, value_enum)]
     bug: Option<Bug>,
@@ -205,6 +209,7 @@ impl Opts {
             manual: self.manual,
             partition: self.partition,
             switch_back: self.switch_back,
+            garble: self.garble,
             // `main` has refused a bug of the other model.
             bug: self.bug.and_then(|b| match b {
                 Bug::NeverRetry => Some(PlantedBug::ReplicaNeverRetries),

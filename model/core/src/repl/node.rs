@@ -131,6 +131,7 @@ impl ReplNode {
             cached: None,
             failover_psync: false,
             pending: Vec::new(),
+            forget_history: false,
         });
         node
     }
@@ -880,6 +881,7 @@ impl ReplNode {
         if phase == LinkPhase::Streaming {
             // From now on we hold history worth resuming.
             l.cached = None;
+            l.forget_history = false;
         }
     }
 
@@ -907,7 +909,9 @@ impl ReplNode {
         };
         l.phase = LinkPhase::AwaitPong;
         l.pending.clear();
-        if l.cached.is_none() && self.backlog.is_some() {
+        if l.forget_history {
+            l.cached = None;
+        } else if l.cached.is_none() && self.backlog.is_some() {
             // We hold a history (synced before, or a demoted master): resume it.
             l.cached = Some(identity.cached_master());
         }
@@ -984,13 +988,20 @@ impl ReplNode {
     }
 
     /// The driver closes `link` because the master misbehaved (a [`LinkError`]); the master is
-    /// told the connection closed.
+    /// told the connection closed. A malformed stream (the link was streaming) also drops our
+    /// history: the next sync is full, as Redis's (see [`ReplicaLink::forget_history`]); an
+    /// unexpected handshake reply keeps it, as Redis keeps its cached master then.
     pub fn handle_link_error(
         &mut self,
         link: LinkId,
         now_ms: u64,
         cfg: &ReplConfig,
     ) -> Vec<Effect> {
+        if let Role::Replica(l) = &mut self.role {
+            if l.link == link && l.phase == LinkPhase::Streaming {
+                l.forget_history = true;
+            }
+        }
         self.close_current_link(link, true, now_ms, cfg)
     }
 
@@ -1045,6 +1056,7 @@ impl ReplNode {
             cached,
             failover_psync: false,
             pending: Vec::new(),
+            forget_history: false,
         });
         // connect() caches our own history when we have one.
         self.connect(now_ms, cfg, &mut out);
@@ -1157,6 +1169,7 @@ impl ReplNode {
             cached: Some(cached),
             failover_psync: true,
             pending: Vec::new(),
+            forget_history: false,
         });
         self.connect(now_ms, cfg, out);
     }

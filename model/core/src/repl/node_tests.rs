@@ -419,6 +419,72 @@ fn reconnect_inside_the_backlog_is_a_partial_resync_with_no_gap() {
     assert_eq!(net.nodes[1].identity, net.nodes[0].identity);
 }
 
+/// Malformed bytes in the master's stream: the replica applies nothing of the bad chunk,
+/// closes the link and asks `PSYNC ? -1` (a full sync), as a Redis replica frees a master
+/// client with a protocol error instead of caching it. A plain disconnect keeps the history.
+#[test]
+fn a_malformed_stream_closes_the_link_and_the_next_sync_is_full() {
+    let mut net = pair(ReplConfig::default());
+    net.run();
+    net.write(0, "a").unwrap();
+    net.run();
+    let offset = net.nodes[1].identity.master_repl_offset;
+    let link = net.nodes[1].link().unwrap().link;
+    let cfg = net.cfg.clone();
+    let mut bad = vec![];
+    crate::resp::encode_command(&["SET", "b", "v"], &mut bad);
+    bad.extend_from_slice(b"*x\r\n");
+    let err = net.nodes[1]
+        .handle_from_master(link, ToReplica::Stream(bad), 0, &cfg, &mut Counter(50))
+        .unwrap_err();
+    assert!(matches!(err, LinkError::BadStream(_)), "{err:?}");
+    assert_eq!(net.nodes[1].identity.master_repl_offset, offset);
+    let fx = net.nodes[1].handle_link_error(link, 0, &cfg);
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::ToMaster {
+            msg: ToMaster::Closed,
+            ..
+        }
+    )));
+    net.exec(1, fx);
+    net.run();
+    net.timer(1, ReplTimer::ConnectRetry);
+    let mut psync = None;
+    loop {
+        if let Some((_, _, Wire::M(_, ToMaster::Psync { req, .. }))) = net.queue.front() {
+            psync = Some(*req);
+        }
+        if !net.step() {
+            break;
+        }
+    }
+    assert_eq!(
+        psync,
+        Some(PsyncRequest {
+            replid: None,
+            offset: -1
+        })
+    );
+    assert_eq!(
+        (
+            net.nodes[0].stats.sync_full,
+            net.nodes[0].stats.sync_partial_ok
+        ),
+        (2, 0)
+    );
+    assert_eq!(net.data[1], net.data[0]);
+    assert_eq!(net.nodes[1].identity, net.nodes[0].identity);
+    assert!(!net.nodes[1].link().unwrap().forget_history);
+    // Then a plain disconnect resumes partially again.
+    let link = net.nodes[1].link().unwrap().link;
+    let fx = net.nodes[1].handle_link_closed(link, 0, &cfg);
+    net.exec(1, fx);
+    net.timer(1, ReplTimer::ConnectRetry);
+    net.run();
+    assert_eq!(net.nodes[0].stats.sync_partial_ok, 1);
+}
+
 #[test]
 fn backlog_overflow_forces_a_full_resync() {
     let mut net = pair(ReplConfig {

@@ -78,6 +78,12 @@ pub struct ReplicaLink {
     pub failover_psync: bool,
     /// Stream bytes received but not yet a complete command.
     pub pending: Vec<u8>,
+    /// The master's stream was malformed: our history is not resumed and the next PSYNC asks
+    /// for a full sync (`PSYNC ? -1`), as Redis frees a master client with a protocol error
+    /// instead of caching it (the bad bytes may sit in the master's backlog too, so a partial
+    /// resync could replay them forever). Cleared once a sync completes.
+    #[serde(default)]
+    pub forget_history: bool,
 }
 
 /// One command split off the master's stream.
