@@ -100,6 +100,8 @@ fn run(
     }
     let mut cluster = Cluster::start(target, cfg, workdir, trace_dir).map_err(|e| fail(0, e))?;
     let mut binding = Binding::default();
+    // When the last `SetTtl` step ran (its TTL runs from then).
+    let mut ttl_set_at: Option<Instant> = None;
     settle(
         &cluster,
         &mut model,
@@ -122,8 +124,15 @@ fn run(
                 format!("{what}: the trace file's states are not the model's (stale trace file: regenerate it)"),
             ));
         }
-        drive(&mut cluster, &model, st.step, restart_master, cfg)
-            .map_err(|e| fail(n, format!("{what}: {e}")))?;
+        drive(
+            &mut cluster,
+            &model,
+            st.step,
+            restart_master,
+            cfg,
+            &mut ttl_set_at,
+        )
+        .map_err(|e| fail(n, format!("{what}: {e}")))?;
         settle(&cluster, &mut model, &mut binding, n, &what, cfg.big_write)?;
     }
     Ok(())
@@ -136,6 +145,7 @@ fn drive(
     step: EnvStep,
     restart_master: Option<usize>,
     cfg: &verdis_model::replication::ModelCfg,
+    ttl_set_at: &mut Option<Instant>,
 ) -> Result<(), String> {
     match step {
         EnvStep::Write { id } => {
@@ -220,6 +230,21 @@ fn drive(
         }
         EnvStep::Partition { node } => cluster.partition(node, true),
         EnvStep::Heal { node } => cluster.partition(node, false),
+        EnvStep::SetTtl { id } => {
+            let key = format!("k{id}");
+            let ttl = TTL.as_millis().to_string();
+            match cluster.cmd(0, &["PEXPIRE", &key, &ttl])? {
+                Frame::Integer(1) => *ttl_set_at = Some(Instant::now()),
+                other => return Err(format!("PEXPIRE answered {other:?}, the model says 1")),
+            }
+        }
+        EnvStep::TtlPasses => {
+            // Past the TTL by a margin; the master deletes the key when its expiry cycle
+            // samples it (or a read touches it), which `settle` waits for.
+            let set = ttl_set_at.ok_or("time passes, but no TTL was set")?;
+            let due = set + TTL + Duration::from_millis(50);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         EnvStep::GarbleStream { replica } => inject(cluster, replica, true, GARBAGE)?,
         EnvStep::GarbleToMaster { replica } => {
             // A malformed REPLCONF first (both servers ignore an ACK that is not a number),
@@ -232,6 +257,10 @@ fn drive(
     }
     Ok(())
 }
+
+/// The TTL of `SetTtl`: long enough that no key expires while the steps before `TtlPasses`
+/// settle.
+const TTL: Duration = Duration::from_millis(2000);
 
 /// Slips `bytes` into the replication link of `replica` (through whichever proxy carries it).
 fn inject(

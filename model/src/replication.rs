@@ -130,6 +130,13 @@ pub struct ModelCfg {
     /// which the master closes the link).
     #[serde(default)]
     pub garble: bool,
+    /// Key expiry: the operator gives the oldest key node 0 holds a TTL (`PEXPIRE`, propagated
+    /// as `PEXPIREAT`), then time passes it. From then on a master deletes the key and
+    /// propagates `DEL` (an internal step, not while FAILOVER pauses writes), and every node
+    /// hides a key whose TTL it holds. Not offered with crashes (a master restarted from its
+    /// RDB drops expired keys without a `DEL`, which the model does not follow).
+    #[serde(default)]
+    pub expire: bool,
 }
 
 fn yes() -> bool {
@@ -162,6 +169,7 @@ impl Default for ModelCfg {
             partition: false,
             switch_back: false,
             garble: false,
+            expire: false,
         }
     }
 }
@@ -201,6 +209,9 @@ impl ModelCfg {
         if self.partition && (self.crashes || self.switchover.is_some()) {
             return Err("--partition needs --no-crashes and --no-switchover (restarts and FAILOVER's handshake are not partitioned in the model)".to_string());
         }
+        if self.expire && self.crashes {
+            return Err("--expire needs --no-crashes (a master restarted from its RDB drops expired keys without a DEL, which the model does not follow)".to_string());
+        }
         if self.switch_back && (!self.manual || self.partition) {
             return Err("--switch-back needs --manual and no --partition (it switches back after the manual failover; FAILOVER's handshake is not partitioned in the model)".to_string());
         }
@@ -232,6 +243,7 @@ impl ModelCfg {
                 partition: self.partition && me != 0,
                 switch_back: self.switch_back && me == 1,
                 garble: self.garble,
+                expire: self.expire,
             }));
         }
         inner = inner.actor(ReplActor::Client(ClientActor {
@@ -290,6 +302,12 @@ pub enum Timer {
     GarbleStream,
     /// Fault: malformed bytes from this replica reach its master.
     GarbleToMaster,
+    /// The operator gives the oldest key on node 0 a TTL ([`ModelCfg::expire`]).
+    AdminTtl,
+    /// Time passes every TTL set (the wrapper records it: [`ReplState::ttl_passed`]).
+    Clock,
+    /// A master deletes a key whose TTL passed and propagates `DEL`.
+    ActiveExpire,
 }
 
 /// A server: the core's state plus the data set the driver keeps.
@@ -358,6 +376,8 @@ pub struct NodeActor {
     pub switch_back: bool,
     /// See [`ModelCfg::garble`].
     pub garble: bool,
+    /// See [`ModelCfg::expire`].
+    pub expire: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -410,18 +430,61 @@ pub const GARBAGE: &[u8] = b"*x\r\n";
 /// The model's clock: see "Time" in the module comment.
 const NOW_MS: u64 = 0;
 
-/// The write id of `SET k<i> v<i>`; other commands (SELECT) do not change the data set.
-fn write_id(args: &[Vec<u8>]) -> Option<u8> {
+/// A node's data set is the log of the data events it applied: write `i` (`SET k<i> v<i>`) is
+/// `i`; `TTL | i` is `PEXPIREAT k<i> ...` and `DEL | i` is `DEL k<i>` ([`ModelCfg::expire`]).
+pub const TTL: u8 = 0x40;
+pub const DEL: u8 = 0x80;
+
+/// The data event of a command; other commands (SELECT) do not change the data set.
+fn data_event(args: &[Vec<u8>]) -> Option<u8> {
+    let key = |k: &[u8]| -> Option<u8> {
+        let i: u8 = std::str::from_utf8(k.strip_prefix(b"k")?)
+            .ok()?
+            .parse()
+            .ok()?;
+        (i < TTL).then_some(i)
+    };
     match args {
-        [cmd, key, _] if cmd.eq_ignore_ascii_case(b"SET") => {
-            std::str::from_utf8(key.strip_prefix(b"k")?)
-                .ok()?
-                .parse()
-                .ok()
-        }
+        [cmd, k, _] if cmd.eq_ignore_ascii_case(b"SET") => key(k),
+        [cmd, k, _] if cmd.eq_ignore_ascii_case(b"PEXPIREAT") => Some(TTL | key(k)?),
+        [cmd, k] if cmd.eq_ignore_ascii_case(b"DEL") => Some(DEL | key(k)?),
         _ => None,
     }
 }
+
+/// The keys a client sees in a data log: written, not deleted, and not holding a TTL once
+/// time has passed it (a replica hides such a key until its master's `DEL` arrives).
+pub fn visible(data: &[u8], ttl_passed: bool) -> Vec<u8> {
+    data.iter()
+        .copied()
+        .filter(|&i| i < TTL)
+        .filter(|&i| {
+            let deleted = data.contains(&(DEL | i));
+            let hidden = ttl_passed && data.contains(&(TTL | i));
+            !deleted && !hidden
+        })
+        .collect()
+}
+
+/// The key a TTL is set on: the oldest write in `data` with none yet.
+pub fn ttl_candidate(data: &[u8]) -> Option<u8> {
+    data.iter()
+        .copied()
+        .find(|&i| i < TTL && !data.contains(&(TTL | i)))
+}
+
+/// The key a master deletes once time passed its TTL.
+fn expired_key(data: &[u8]) -> Option<u8> {
+    data.iter()
+        .copied()
+        .filter(|&e| e & TTL != 0 && e & DEL == 0)
+        .map(|e| e & !TTL)
+        .find(|&i| !data.contains(&(DEL | i)))
+}
+
+/// The absolute time `PEXPIRE k<i> <ttl>` propagates as (`PEXPIREAT`): a unix time in ms,
+/// 13 digits like every real one until the year 2286, so the offsets match the servers'.
+pub const TTL_AT_MS: &str = "1800000000000";
 
 /// The arguments of write `i`: `SET k<i> v<i>`, the value of write 1 padded with `x` to
 /// `big_write` bytes when set.
@@ -515,6 +578,14 @@ impl NodeActor {
             };
             o.set_timer(t, model_timeout());
         }
+        if self.expire {
+            if self.me == 0 && incarnation == 0 {
+                o.set_timer(Timer::AdminTtl, model_timeout());
+                o.set_timer(Timer::Clock, model_timeout());
+            }
+            // Always armed; the wrapper offers it once time has passed a TTL.
+            o.set_timer(Timer::ActiveExpire, model_timeout());
+        }
         if self.garble {
             // Always armed; they break nothing unless the link is streaming.
             o.set_timer(Timer::GarbleStream, model_timeout());
@@ -581,8 +652,8 @@ impl NodeActor {
                         .clone();
                 }
                 Effect::Apply { args } => {
-                    if let Some(i) = write_id(&args) {
-                        s.data.push(i);
+                    if let Some(e) = data_event(&args) {
+                        s.data.push(e);
                     }
                 }
                 Effect::SetTimer { timer, .. } => o.set_timer(Timer::Repl(timer), model_timeout()),
@@ -724,6 +795,36 @@ impl NodeActor {
                     self.exec(s, fx, None, o);
                 }
                 o.set_timer(timer, model_timeout());
+            }
+            Timer::AdminTtl => {
+                let args = ttl_candidate(&s.data).map(|i| {
+                    vec![
+                        b"PEXPIREAT".to_vec(),
+                        format!("k{i}").into_bytes(),
+                        TTL_AT_MS.as_bytes().to_vec(),
+                    ]
+                });
+                match args.map(|a| (s.repl.handle_write(0, &a, NOW_MS, cfg), a)) {
+                    Some((Ok(fx), a)) => {
+                        s.data.extend(data_event(&a));
+                        self.exec(s, fx, None, o);
+                    }
+                    // No key yet, or node 0 is not a master: the operator tries later.
+                    _ => o.set_timer(Timer::AdminTtl, model_timeout()),
+                }
+            }
+            // The wrapper records that time passed.
+            Timer::Clock => {}
+            Timer::ActiveExpire => {
+                if let Some(i) = expired_key(&s.data) {
+                    let args = vec![b"DEL".to_vec(), format!("k{i}").into_bytes()];
+                    // A replica, or a master whose writes FAILOVER paused, deletes nothing.
+                    if let Ok(fx) = s.repl.handle_write(0, &args, NOW_MS, cfg) {
+                        s.data.push(DEL | i);
+                        self.exec(s, fx, None, o);
+                    }
+                }
+                o.set_timer(Timer::ActiveExpire, model_timeout());
             }
             Timer::GarbleToMaster => {
                 if let Some(l) = s.repl.link().filter(|l| l.phase == LinkPhase::Streaming) {
@@ -879,6 +980,8 @@ pub struct ReplState {
     pub last_timer: Option<(usize, Timer)>,
     /// Bit i: node i is partitioned away (see [`ModelCfg::partition`]).
     pub isolated: u8,
+    /// Time has passed the TTLs set so far ([`ModelCfg::expire`]).
+    pub ttl_passed: bool,
 }
 
 pub const EV_PARTIAL_AFTER_RECONNECT: u8 = 1;
@@ -1190,6 +1293,7 @@ impl Model for ReplModel {
                 stable_steps: 0,
                 last_timer: None,
                 isolated: 0,
+                ttl_passed: false,
             })
             .collect()
     }
@@ -1319,6 +1423,21 @@ impl ReplModel {
                 ActorModelAction::Timeout(id, Timer::Heal) => {
                     s.isolated & (1 << usize::from(*id)) != 0
                 }
+                // Time passes once, after a TTL was set; then masters delete what expired.
+                ActorModelAction::Timeout(_, Timer::Clock) => {
+                    !s.ttl_passed
+                        && self
+                            .nodes(s)
+                            .any(|(_, n)| n.data.iter().any(|e| e & TTL != 0))
+                }
+                ActorModelAction::Timeout(id, Timer::ActiveExpire) => {
+                    s.ttl_passed
+                        && self.node(s, usize::from(*id)).is_some_and(|n| {
+                            n.repl.role == Role::Master
+                                && !n.repl.failover.pauses_writes()
+                                && expired_key(&n.data).is_some()
+                        })
+                }
                 // REPLICAOF <node 1> once node 1 is a master, between nodes that can reach it.
                 ActorModelAction::Timeout(id, Timer::AdminFollow) => {
                     self.node(s, 1).is_some_and(|n| n.repl.link().is_none())
@@ -1346,7 +1465,7 @@ impl ReplModel {
             // only the wrapper's `isolated` (stateright calls the actor's firing a no-op).
             None if matches!(
                 action,
-                ActorModelAction::Timeout(_, Timer::Partition | Timer::Heal)
+                ActorModelAction::Timeout(_, Timer::Partition | Timer::Heal | Timer::Clock)
             ) =>
             {
                 last.sys.clone()
@@ -1374,6 +1493,7 @@ impl ReplModel {
             stable_steps: last.stable_steps,
             last_timer: last.last_timer,
             isolated: last.isolated,
+            ttl_passed: last.ttl_passed,
         };
         match action {
             ActorModelAction::Crash(id) => self.reset_connections(last, usize::from(id), &mut next),
@@ -1381,6 +1501,7 @@ impl ReplModel {
                 next.isolated |= 1 << usize::from(id)
             }
             ActorModelAction::Timeout(id, Timer::Heal) => next.isolated &= !(1 << usize::from(id)),
+            ActorModelAction::Timeout(_, Timer::Clock) => next.ttl_passed = true,
             _ => {}
         }
         if is_fault(&action) {
@@ -1520,8 +1641,10 @@ pub fn properties() -> Vec<Property<ReplModel>> {
         // Hazard: replaying part of the backlog twice or skipping bytes on +CONTINUE: the
         // writes a node applied are strictly increasing (the client writes in order).
         Property::<ReplModel>::always(NO_DUPLICATE_WRITE, |m, s| {
-            m.nodes(s)
-                .all(|(_, n)| n.data.windows(2).all(|w| w[0] < w[1]))
+            m.nodes(s).all(|(_, n)| {
+                let writes: Vec<u8> = n.data.iter().copied().filter(|&e| e < TTL).collect();
+                writes.windows(2).all(|w| w[0] < w[1])
+            })
         }),
         // Hazard: an offset moving backwards under the same id makes two histories share a
         // name (the invariant every PSYNC decision relies on).

@@ -829,7 +829,9 @@ pub struct Observed {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// The keys a client sees: write ids not deleted, nor hidden by a TTL time has passed.
     pub dataset: Vec<u8>,
+    /// A digest of the node's whole data log (writes, TTLs, deletions, in order).
     pub dataset_digest: String,
 }
 
@@ -884,7 +886,7 @@ pub fn observe(model: &ReplModel, s: &ReplState) -> Vec<Observed> {
                 sync_full: r.stats.sync_full,
                 sync_partial_ok: r.stats.sync_partial_ok,
                 sync_partial_err: r.stats.sync_partial_err,
-                dataset: n.data.clone(),
+                dataset: crate::replication::visible(&n.data, s.ttl_passed),
                 dataset_digest: dataset_digest(&n.data),
             })
         })

@@ -22,8 +22,8 @@
 //! do), and backlogs of at least 16 KiB (Redis's minimum).
 
 use crate::replication::{
-    is_fault, InnerAction, ModelCfg, ReplModel, ReplState, SwitchoverCfg, Timer,
-    EV_FULL_AFTER_OVERFLOW, EV_PARTIAL_AFTER_RECONNECT, EV_PARTIAL_VIA_REPLID2,
+    is_fault, ttl_candidate, InnerAction, ModelCfg, ReplModel, ReplState, SwitchoverCfg, Timer,
+    DEL, EV_FULL_AFTER_OVERFLOW, EV_PARTIAL_AFTER_RECONNECT, EV_PARTIAL_VIA_REPLID2,
     EV_SIBLING_VIA_REPLID2,
 };
 use crate::report::{observe, Observed};
@@ -65,6 +65,11 @@ pub enum EnvStep {
     /// `REPLCONF ACK <not a number>` and then malformed bytes (`*x`) reach the master of
     /// `replica` on its replication link.
     GarbleToMaster { replica: usize },
+    /// `PEXPIRE k<id> <ttl>` on node 0 (propagated as `PEXPIREAT`).
+    SetTtl { id: u8 },
+    /// Time passes the TTLs set: masters delete those keys (`DEL` into the stream), every
+    /// node hides them.
+    TtlPasses,
 }
 
 impl std::fmt::Display for EnvStep {
@@ -89,6 +94,8 @@ impl std::fmt::Display for EnvStep {
             EnvStep::GarbleToMaster { replica } => {
                 write!(f, "malformed bytes from node {replica} to its master")
             }
+            EnvStep::SetTtl { id } => write!(f, "PEXPIRE k{id} on node 0"),
+            EnvStep::TtlPasses => write!(f, "time passes the TTLs"),
         }
     }
 }
@@ -134,6 +141,9 @@ pub fn env_step(model: &ReplModel, action: &InnerAction) -> Option<EnvStep> {
         ActorModelAction::Timeout(id, Timer::GarbleToMaster) => Some(EnvStep::GarbleToMaster {
             replica: usize::from(*id),
         }),
+        ActorModelAction::Timeout(_, Timer::Clock) => Some(EnvStep::TtlPasses),
+        // The key is read from the state, see `env_steps`.
+        ActorModelAction::Timeout(_, Timer::AdminTtl) => Some(EnvStep::SetTtl { id: 0 }),
         _ => None,
     }
 }
@@ -181,6 +191,8 @@ pub fn action_of(model: &ReplModel, step: EnvStep) -> InnerAction {
         EnvStep::GarbleToMaster { replica } => {
             ActorModelAction::Timeout(Id::from(replica), Timer::GarbleToMaster)
         }
+        EnvStep::SetTtl { .. } => ActorModelAction::Timeout(Id::from(0), Timer::AdminTtl),
+        EnvStep::TtlPasses => ActorModelAction::Timeout(Id::from(0), Timer::Clock),
     }
 }
 
@@ -200,7 +212,12 @@ pub fn env_steps(model: &ReplModel, s: &ReplState) -> Vec<(EnvStep, ReplState)> 
                     id: model.client(s).next,
                 }
             } else {
-                env_step(model, &a)?
+                match env_step(model, &a)? {
+                    EnvStep::SetTtl { .. } => EnvStep::SetTtl {
+                        id: model.node(s, 0).and_then(|n| ttl_candidate(&n.data))?,
+                    },
+                    step => step,
+                }
             };
             let next = model.next_state(s, a)?;
             (next != *s).then_some((step, next))
@@ -366,6 +383,7 @@ impl SettledRun {
 fn same_step(a: EnvStep, b: EnvStep) -> bool {
     match (a, b) {
         (EnvStep::Write { .. }, EnvStep::Write { .. }) => true,
+        (EnvStep::SetTtl { .. }, EnvStep::SetTtl { .. }) => true,
         _ => a == b,
     }
 }
@@ -450,6 +468,17 @@ pub fn replay_base() -> ModelCfg {
 fn manual_base() -> ModelCfg {
     ModelCfg {
         manual: true,
+        partition: true,
+        crashes: false,
+        switchover: None,
+        ..replay_base()
+    }
+}
+
+/// Key expiry with partitions, no crashes or FAILOVER.
+fn expire_base() -> ModelCfg {
+    ModelCfg {
+        expire: true,
         partition: true,
         crashes: false,
         switchover: None,
@@ -689,6 +718,25 @@ pub fn goals() -> Vec<Goal> {
                     && steps.last().is_some_and(|s| matches!(s, EnvStep::GarbleToMaster { .. }))
                     && ev & EV_PARTIAL_AFTER_RECONNECT != 0
                     && converged_after(m, s)
+            },
+        },
+        Goal {
+            name: "scenario: expired keys on replicas: a partitioned replica hides the key until the master's DEL arrives",
+            cfg: expire_base(),
+            reached: |m, _, s, steps| {
+                let Some(t) = steps.iter().position(|s| *s == EnvStep::TtlPasses) else {
+                    return false;
+                };
+                let Some(&EnvStep::Heal { node }) = steps.last() else {
+                    return false;
+                };
+                // The TTL reached the node before the partition: it held the key with its
+                // TTL when time passed, and the master's DEL came only after the heal.
+                let ttl = steps.iter().position(|s| matches!(s, EnvStep::SetTtl { .. }));
+                let cut = steps.iter().position(|s| *s == EnvStep::Partition { node });
+                matches!((ttl, cut), (Some(a), Some(b)) if a < b && b < t)
+                    && converged_after(m, s)
+                    && m.node(s, node).is_some_and(|n| n.data.iter().any(|e| e & DEL != 0))
             },
         },
         Goal {

@@ -183,3 +183,39 @@ fn malformed_stream_bytes_make_the_replica_sync_in_full_and_replconf_garbage_onl
         assert_eq!(o[2].dataset, vec![1]);
     }
 }
+
+#[test]
+fn a_partitioned_replica_hides_an_expired_key_until_the_masters_del_arrives() {
+    let cfg = ModelCfg {
+        expire: true,
+        partition: true,
+        crashes: false,
+        switchover: None,
+        ..replay_base()
+    };
+    let steps = [
+        EnvStep::Write { id: 1 },
+        EnvStep::SetTtl { id: 1 },
+        EnvStep::Partition { node: 1 },
+        EnvStep::TtlPasses,
+    ];
+    let expired = run(&cfg, &steps);
+    assert!(!expired.states.is_empty());
+    for s in &expired.states {
+        let o = observe(&expired.model, s);
+        // SET k1 v1 with its SELECT (52 bytes), PEXPIREAT k1 <13 digits> (47), DEL k1 (21).
+        assert_eq!(o[0].master_repl_offset, 52 + 47 + 21, "{o:?}");
+        assert_eq!(o[2].master_repl_offset, 52 + 47 + 21, "{o:?}");
+        // Node 1 has the TTL but not the DEL: it hides the key all the same.
+        assert_eq!(o[1].master_repl_offset, 52 + 47, "{o:?}");
+        assert!(o.iter().all(|n| n.dataset.is_empty()), "{o:?}");
+    }
+    let mut all = steps.to_vec();
+    all.push(EnvStep::Heal { node: 1 });
+    let healed = run(&cfg, &all);
+    for s in &healed.states {
+        let o = observe(&healed.model, s);
+        assert_eq!(o[1].master_repl_offset, 52 + 47 + 21, "{o:?}");
+        assert_eq!((o[0].sync_full, o[0].sync_partial_ok), (2, 1), "{o:?}");
+    }
+}

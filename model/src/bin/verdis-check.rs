@@ -165,6 +165,10 @@ struct Opts {
     /// replica's stream, or from a replica to its master.
     #[arg(long)]
     garble: bool,
+    /// Key expiry: PEXPIRE on node 0's oldest key, then time passes its TTL (masters delete
+    /// it with a DEL into the stream, every node hides it); use with --no-crashes.
+    #[arg(long)]
+    expire: bool,
     /// Plant a known bug (the check must then fail).
     #[arg(long, value_enum)]
     bug: Option<Bug>,
@@ -210,6 +214,7 @@ impl Opts {
             partition: self.partition,
             switch_back: self.switch_back,
             garble: self.garble,
+            expire: self.expire,
             // `main` has refused a bug of the other model.
             bug: self.bug.and_then(|b| match b {
                 Bug::NeverRetry => Some(PlantedBug::ReplicaNeverRetries),
