@@ -111,6 +111,37 @@ impl Backlog {
 mod tests {
     use super::*;
 
+    fn hash_of(b: &Backlog) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        b.hash(&mut h);
+        h.finish()
+    }
+
+    /// The model checker tells states apart by their hash: equal backlogs must hash equally
+    /// whatever the deque's internal layout, and a backlog's bytes, in every 64-byte chunk and
+    /// in the tail, must count.
+    #[test]
+    fn backlog_hash_follows_the_bytes_not_the_layout() {
+        let stream: Vec<u8> = (0..200u8).collect();
+        let mut one_go = Backlog::new(150, 0);
+        one_go.append(&stream);
+        // Appended in pieces past the bound: the deque wraps around inside.
+        let mut pieces = Backlog::new(150, 0);
+        for part in stream.chunks(7) {
+            pieces.append(part);
+        }
+        assert_eq!(one_go, pieces);
+        assert_eq!(hash_of(&one_go), hash_of(&pieces));
+        for at in [0usize, 63, 64, 130, 149] {
+            let mut other = stream.clone();
+            other[50 + at] ^= 0xff;
+            let mut changed = Backlog::new(150, 0);
+            changed.append(&other);
+            assert_ne!(hash_of(&changed), hash_of(&one_go), "byte {at} of the window");
+        }
+    }
+
     #[test]
     fn backlog_reports_its_configured_size() {
         let mut b = Backlog::new(100, 0);
