@@ -138,7 +138,11 @@ mod tests {
             other[50 + at] ^= 0xff;
             let mut changed = Backlog::new(150, 0);
             changed.append(&other);
-            assert_ne!(hash_of(&changed), hash_of(&one_go), "byte {at} of the window");
+            assert_ne!(
+                hash_of(&changed),
+                hash_of(&one_go),
+                "byte {at} of the window"
+            );
         }
     }
 
