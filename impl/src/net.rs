@@ -227,7 +227,7 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
                         client.close_after_reply = true;
                     }
                 }
-                store.feed_replication(shared, now);
+                store.flush_replication(shared, &mut client, now);
                 store.stats.total_net_input_bytes += input_bytes;
                 store.stats.total_reads_processed += 1;
                 store.stats.total_net_output_bytes += wbuf.len() as u64;

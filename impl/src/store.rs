@@ -129,6 +129,12 @@ impl Store {
             }
         };
         client.last_cmd = spec.name;
+        // A batch's consecutive writes reach the core together, at the end of the batch
+        // ([`Store::flush_replication`]); any other command first hands over those before it,
+        // so what it observes (WAIT's offset, INFO, ROLE, a snapshot, a PSYNC) includes them.
+        if !spec.is_write() && !self.ks.propagated.is_empty() {
+            self.flush_replication(shared, client, now_ms);
+        }
         if !client.authenticated && spec.flags & flags::NO_AUTH == 0 {
             if client.multi.is_some() {
                 client.multi_error = true;
@@ -162,12 +168,18 @@ impl Store {
         self.call(shared, client, spec, args, now_ms, out);
         self.ks.master_access = false;
         self.count_errors(out, errors_before);
-        // Hand this command's writes to replication now, so a WAIT pipelined right after it
-        // waits for the right offset. (The master link's writes are forwarded by the core.)
-        if !self.ks.propagated.is_empty() && !client.is_master_link {
-            self.feed_replication(shared, now_ms);
-            client.woff = self.repl.node.identity.master_repl_offset;
+    }
+
+    /// Hands the writes propagated so far to replication (one stream message per replica for
+    /// all of them) and records the client's write offset for WAIT. The connection calls it
+    /// at the end of each batch; [`Store::execute`] before any command that is not a write.
+    /// The master link's writes are forwarded by the core as they came, not fed again.
+    pub fn flush_replication(&mut self, shared: &Arc<Shared>, client: &mut Client, now_ms: i64) {
+        if self.ks.propagated.is_empty() || client.is_master_link {
+            return;
         }
+        self.feed_replication(shared, now_ms);
+        client.woff = self.repl.node.identity.master_repl_offset;
     }
 
     /// Runs a resolved command and decides its propagation. EXEC calls this for each queued
@@ -204,7 +216,9 @@ impl Store {
             out.error(&e);
         }
         let changed = self.ks.dirty != dirty_before;
-        if (changed && spec.is_write()) || force {
+        // The master link's writes are forwarded as they came (by the core), so no form is
+        // built for them.
+        if ((changed && spec.is_write()) || force) && !client.is_master_link {
             let form = rewrite.unwrap_or_else(|| args.to_vec());
             self.ks.propagate(db, form);
         }
@@ -516,6 +530,7 @@ mod tests {
             let mut out = ReplyWriter::new(&mut buf, Protocol::Resp2);
             let mut store = self.shared.store.lock();
             store.execute(&self.shared, &mut self.client, &args, now_ms, &mut out);
+            store.flush_replication(&self.shared, &mut self.client, now_ms);
             String::from_utf8_lossy(&buf).into_owned()
         }
 

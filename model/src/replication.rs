@@ -436,8 +436,9 @@ pub const TTL: u8 = 0x40;
 pub const DEL: u8 = 0x80;
 
 /// The data event of a command; other commands (SELECT) do not change the data set.
-fn data_event(args: &[Vec<u8>]) -> Option<u8> {
-    let key = |k: &[u8]| -> Option<u8> {
+fn data_event<A: AsRef<[u8]>>(args: &[A]) -> Option<u8> {
+    let key = |k: &A| -> Option<u8> {
+        let k = k.as_ref();
         let i: u8 = std::str::from_utf8(k.strip_prefix(b"k")?)
             .ok()?
             .parse()
@@ -445,9 +446,9 @@ fn data_event(args: &[Vec<u8>]) -> Option<u8> {
         (i < TTL).then_some(i)
     };
     match args {
-        [cmd, k, _] if cmd.eq_ignore_ascii_case(b"SET") => key(k),
-        [cmd, k, _] if cmd.eq_ignore_ascii_case(b"PEXPIREAT") => Some(TTL | key(k)?),
-        [cmd, k] if cmd.eq_ignore_ascii_case(b"DEL") => Some(DEL | key(k)?),
+        [cmd, k, _] if cmd.as_ref().eq_ignore_ascii_case(b"SET") => key(k),
+        [cmd, k, _] if cmd.as_ref().eq_ignore_ascii_case(b"PEXPIREAT") => Some(TTL | key(k)?),
+        [cmd, k] if cmd.as_ref().eq_ignore_ascii_case(b"DEL") => Some(DEL | key(k)?),
         _ => None,
     }
 }

@@ -328,10 +328,10 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if phase != verdis_core::repl::LinkPhase::Down {
                 let now = ctx.now_ms as u64;
                 let cfg = ctx.store.repl.cfg.clone();
-                let effects = ctx.store.repl.node.handle_link_error(link, now, &cfg);
+                let effects = ctx.store.repl.node.handle_link_killed(link, now, &cfg);
                 ctx.store.repl_step(
                     ctx.shared,
-                    crate::replication::trace::TraceInput::LinkError { link },
+                    crate::replication::trace::TraceInput::LinkKilled { link },
                     effects,
                     now,
                 );

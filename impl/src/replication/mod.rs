@@ -109,6 +109,8 @@ pub struct Replication {
     pub link_down_since_ms: Option<u64>,
     /// The client that applies our master's stream (its selected db persists across reads).
     pub master_client: Option<crate::client::Client>,
+    /// Where the master client's (discarded) replies are written, kept across commands.
+    pub master_reply_scratch: bytes::BytesMut,
     /// client-output-buffer-limit for replicas.
     pub obuf_limit: crate::config::ObufLimit,
     /// The history read from the RDB at start-up, if any.
@@ -122,6 +124,8 @@ pub struct Replication {
 
 /// The first node id given to replica connections; ids below are for the masters we follow.
 const FIRST_PEER_ID: NodeId = 1000;
+/// A larger reply (a big GET in the stream) is not kept for the next command.
+const MASTER_REPLY_SCRATCH_BYTES: usize = 64 * 1024;
 
 impl Replication {
     /// A master with no history yet (Redis mints a replid at start and a new one when the first
@@ -142,6 +146,7 @@ impl Replication {
             last_master_io_ms: 0,
             link_down_since_ms: None,
             master_client: None,
+            master_reply_scratch: bytes::BytesMut::new(),
             obuf_limit: config
                 .client_output_buffer_limit
                 .get(crate::config::ObufClass::Replica),
@@ -675,7 +680,7 @@ pub fn run_effects(
 fn apply_from_master(
     store: &mut crate::store::Store,
     shared: &Arc<crate::store::Shared>,
-    args: Vec<Vec<u8>>,
+    args: Vec<Bytes>,
     now_ms: u64,
 ) {
     if args.is_empty() {
@@ -691,10 +696,14 @@ fn apply_from_master(
             c
         }
     };
-    let args: Vec<Bytes> = args.into_iter().map(Bytes::from).collect();
-    let mut scratch = bytes::BytesMut::new();
+    // The replies are discarded; one buffer serves every command of the link.
+    let mut scratch = std::mem::take(&mut store.repl.master_reply_scratch);
+    scratch.clear();
     let mut out = crate::reply::ReplyWriter::new(&mut scratch, client.proto);
     store.execute(shared, &mut client, &args, now_ms as i64, &mut out);
+    if scratch.capacity() <= MASTER_REPLY_SCRATCH_BYTES {
+        store.repl.master_reply_scratch = scratch;
+    }
     // A replica forwards its master's stream as it came (the core did); what the command
     // would propagate itself is not sent again.
     store.ks.propagated.clear();

@@ -51,6 +51,10 @@ pub enum TraceInput<'a> {
     LinkError {
         link: LinkId,
     },
+    /// `CLIENT KILL TYPE master` closed the link to our master.
+    LinkKilled {
+        link: LinkId,
+    },
     OutputLimit {
         replica: NodeId,
         link: LinkId,

@@ -155,7 +155,7 @@ pub enum Effect {
     },
     /// Apply one write received from the master.
     Apply {
-        args: Vec<Vec<u8>>,
+        args: Vec<bytes::Bytes>,
     },
     /// Arm (or re-arm) a named timer for the absolute time `at_ms`.
     SetTimer {

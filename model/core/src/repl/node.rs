@@ -9,7 +9,7 @@ use super::backlog::Backlog;
 use super::ids::{ReplId, ReplIdentity};
 use super::master::{ReplicaEntry, ReplicaState, ReplicaTable, SyncKind};
 use super::psync::{decide, FullReason, PsyncDecision, PsyncRequest};
-use super::replica::{split_stream, LinkPhase, ReplicaLink, StreamKind};
+use super::replica::{parse_stream, LinkPhase, ReplicaLink, StreamKind};
 use super::switchover::{FailoverError, FailoverRequest, FailoverState};
 use super::{Effect, LinkId, NodeId, PlantedBug, ReplConfig, ReplTimer, ToMaster, ToReplica};
 use crate::resp::encode_command;
@@ -806,10 +806,8 @@ impl ReplNode {
             unreachable!("apply_stream on a master")
         };
         l.pending.extend_from_slice(bytes);
-        let before = l.pending.clone();
-        let cmds =
-            split_stream(&mut l.pending, usize::MAX).map_err(|e| LinkError::BadStream(e.0))?;
-        let consumed = before.len() - l.pending.len();
+        let (cmds, consumed) =
+            parse_stream(&l.pending, usize::MAX).map_err(|e| LinkError::BadStream(e.0))?;
         for cmd in cmds {
             match cmd.kind {
                 // The GETACK answer is the offset before the GETACK itself.
@@ -822,8 +820,11 @@ impl ReplNode {
             self.identity.master_repl_offset += cmd.wire_bytes;
         }
         if consumed > 0 {
+            let Role::Replica(l) = &mut self.role else {
+                unreachable!("apply_stream on a master")
+            };
             // Sub-replicas get our master's stream byte for byte: offsets are equal down a chain.
-            let fed = &before[..consumed];
+            let fed = &l.pending[..consumed];
             if let Some(b) = &mut self.backlog {
                 b.append(fed);
             }
@@ -834,6 +835,7 @@ impl ReplNode {
                     msg: ToReplica::Stream(fed.to_vec()),
                 });
             }
+            l.pending.drain(..consumed);
         }
         Ok(())
     }
@@ -1002,6 +1004,19 @@ impl ReplNode {
                 l.forget_history = true;
             }
         }
+        self.close_current_link(link, true, now_ms, cfg)
+    }
+
+    /// The operator closed `link` (`CLIENT KILL TYPE master`): the master is told the
+    /// connection closed, and our history is kept, so the next sync resumes it partially, as a
+    /// Redis replica caches its master when a client kill frees it (only a protocol error
+    /// drops it: [`Self::handle_link_error`]).
+    pub fn handle_link_killed(
+        &mut self,
+        link: LinkId,
+        now_ms: u64,
+        cfg: &ReplConfig,
+    ) -> Vec<Effect> {
         self.close_current_link(link, true, now_ms, cfg)
     }
 

@@ -23,7 +23,7 @@
 use super::ids::CachedMaster;
 use super::{LinkId, NodeId};
 use crate::resp::{Limits, RequestParser};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 /// Where the link to the master is.
@@ -98,7 +98,7 @@ pub struct StreamCommand {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StreamKind {
     /// A write: apply it to the data set.
-    Write(Vec<Vec<u8>>),
+    Write(Vec<Bytes>),
     /// The master's heartbeat `PING`: counted, not applied.
     Ping,
     /// `REPLCONF GETACK *`: answer with the offset before this command.
@@ -118,7 +118,19 @@ pub fn split_stream(
     pending: &mut Vec<u8>,
     max_commands: usize,
 ) -> Result<Vec<StreamCommand>, StreamError> {
-    let mut buf = BytesMut::from(&pending[..]);
+    let (cmds, consumed) = parse_stream(pending, max_commands)?;
+    pending.drain(..consumed);
+    Ok(cmds)
+}
+
+/// The complete commands at the front of `bytes` (at most `max_commands`) and the bytes they
+/// take; a trailing partial command is left for the next call. The arguments share one copy
+/// of `bytes` (no allocation per argument: a replica parses every write its master sends).
+pub fn parse_stream(
+    bytes: &[u8],
+    max_commands: usize,
+) -> Result<(Vec<StreamCommand>, usize), StreamError> {
+    let mut buf = BytesMut::from(bytes);
     let mut parser = RequestParser::new();
     let limits = Limits::default();
     let mut consumed = 0u64;
@@ -128,7 +140,6 @@ pub fn split_stream(
         match parser.next_counted(&mut buf, &limits, &mut wire) {
             Ok(Some(args)) => {
                 consumed += wire;
-                let args: Vec<Vec<u8>> = args.into_iter().map(|a| a.to_vec()).collect();
                 out.push(StreamCommand {
                     kind: classify(args),
                     wire_bytes: wire,
@@ -142,11 +153,11 @@ pub fn split_stream(
         }
     }
     // Partial commands are re-read next time; the parser's progress inside them is discarded.
-    pending.drain(..consumed as usize);
-    Ok(out)
+    // `consumed` counts bytes of `bytes`, so it fits in usize.
+    Ok((out, consumed as usize))
 }
 
-fn classify(args: Vec<Vec<u8>>) -> StreamKind {
+fn classify(args: Vec<Bytes>) -> StreamKind {
     let is = |i: usize, word: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word));
     if args.len() == 1 && is(0, b"PING") {
         StreamKind::Ping
@@ -177,7 +188,11 @@ mod tests {
         assert_eq!(cmds.len(), 3);
         assert_eq!(
             cmds[0].kind,
-            StreamKind::Write(vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()])
+            StreamKind::Write(vec![
+                Bytes::from_static(b"SET"),
+                Bytes::from_static(b"k"),
+                Bytes::from_static(b"v")
+            ])
         );
         assert_eq!(cmds[0].wire_bytes, 27);
         assert_eq!(
