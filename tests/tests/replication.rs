@@ -614,6 +614,64 @@ fn link_breaks_under_load_untraced_verdis_to_redis() {
     );
 }
 
+/// One pipelined batch on an untraced Verdis master (the path where a batch's writes reach the
+/// core together): a WAIT behind two writes waits for both, INFO behind a third write shows
+/// the offset that includes it, and the replica ends with every write, in order.
+#[test]
+fn a_pipelined_batch_hands_its_writes_over_before_wait_and_info() {
+    let m = Server::verdis(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-ping-replica-period",
+        "3600",
+        "--verdis-protocol-trace",
+        "",
+    ]);
+    let r = Server::verdis(&[]);
+    let all = [&m, &r];
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    replica_of(&mut rc, &m);
+    wait_link_up(&mut rc, &all);
+    let before: u64 = repl(&mut mc, "master_repl_offset").parse().unwrap_or(0);
+    let mut batch = Vec::new();
+    for cmd in [
+        &["SET", "a", "1"][..],
+        &["SET", "b", "2"],
+        &["WAIT", "1", "5000"],
+        &["SET", "c", "3"],
+        &["INFO", "replication"],
+        &["SET", "a", "4"],
+    ] {
+        verdis_core::resp::encode_command(cmd, &mut batch);
+    }
+    mc.send_raw(&batch);
+    let replies: Vec<Frame> = (0..6).map(|_| mc.read_frame()).collect();
+    assert_eq!(
+        replies[2],
+        Frame::Integer(1),
+        "WAIT behind two writes{}",
+        logs(&all)
+    );
+    let mut set = Vec::new();
+    verdis_core::resp::encode_command(&["SET", "a", "1"], &mut set);
+    let per_set = set.len() as u64;
+    // SELECT 0, two SETs, the GETACK of the WAIT that had to block (as Redis, which puts
+    // `REPLCONF GETACK *` in the stream for a blocked WAIT), then the third SET.
+    let mut select_getack = Vec::new();
+    verdis_core::resp::encode_command(&["SELECT", "0"], &mut select_getack);
+    verdis_core::resp::encode_command(&["REPLCONF", "GETACK", "*"], &mut select_getack);
+    let expected = before + select_getack.len() as u64 + 3 * per_set;
+    let info = text(&replies[4]);
+    assert_eq!(
+        info_field(&info, "master_repl_offset"),
+        Some(expected.to_string()),
+        "INFO behind the third write:\n{info}"
+    );
+    assert_in_sync(&mut mc, &mut [&mut rc], &all);
+    assert_eq!(text(&rc.cmd(&["GET", "a"])), "4");
+    assert_eq!(text(&rc.cmd(&["GET", "c"])), "3");
+}
+
 /// Links between two Verdis nodes broken under load resync partially.
 #[test]
 fn link_breaks_under_load_verdis_to_verdis() {
