@@ -221,4 +221,66 @@ mod tests {
         let mut pending = b"*1\r\n$x\r\n".to_vec();
         assert!(split_stream(&mut pending, 64).is_err());
     }
+
+    /// Only a bare `PING` is the heartbeat and only `REPLCONF GETACK` asks for an ack: a
+    /// one-word write (`EXEC`), another REPLCONF, or a write whose argument is `GETACK` are
+    /// what they are; at most `max_commands` commands are split off per call.
+    #[test]
+    fn stream_commands_are_classified_by_their_whole_shape() {
+        let mut bytes = Vec::new();
+        for cmd in [
+            &["EXEC"][..],
+            &["ping"],
+            &["PING", "x"],
+            &["REPLCONF", "GETACK", "*"],
+            &["REPLCONF", "ACK", "1"],
+            &["SET", "GETACK", "*"],
+        ] {
+            encode_command(cmd, &mut bytes);
+        }
+        let mut pending = bytes.clone();
+        let kinds: Vec<StreamKind> = split_stream(&mut pending, 64)
+            .expect("valid stream")
+            .into_iter()
+            .map(|c| c.kind)
+            .collect();
+        let write = |words: &[&'static str]| {
+            StreamKind::Write(
+                words
+                    .iter()
+                    .map(|w| Bytes::from_static(w.as_bytes()))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            kinds,
+            vec![
+                write(&["EXEC"]),
+                StreamKind::Ping,
+                write(&["PING", "x"]),
+                StreamKind::GetAck,
+                StreamKind::OtherReplconf,
+                write(&["SET", "GETACK", "*"]),
+            ]
+        );
+        let mut pending = bytes;
+        assert_eq!(split_stream(&mut pending, 1).expect("valid").len(), 1);
+        assert_eq!(split_stream(&mut pending, 2).expect("valid").len(), 2);
+    }
+
+    /// ROLE's and INFO's words for the link phases, as Redis 7.0 prints them.
+    #[test]
+    fn link_phases_have_redis_role_states() {
+        let transfer = LinkPhase::Transfer {
+            replid: super::super::ids::ReplId::ZERO,
+            offset: 0,
+        };
+        assert_eq!(LinkPhase::Down.role_state(), "connect");
+        assert_eq!(LinkPhase::AwaitPong.role_state(), "connecting");
+        assert_eq!(LinkPhase::AwaitPsyncReply.role_state(), "connecting");
+        assert_eq!(transfer.role_state(), "sync");
+        assert_eq!(LinkPhase::Streaming.role_state(), "connected");
+        assert!(LinkPhase::Streaming.is_up());
+        assert!(!LinkPhase::Down.is_up() && !transfer.is_up());
+    }
 }
