@@ -1618,10 +1618,10 @@ pub fn properties() -> Vec<Property<ReplModel>> {
     vec![
         // Hazard: PSYNC2 backlog corruption / chained replicas at equal offsets with different
         // data (redis#3899, #7306): equal positions must mean equal data sets.
+        // (Properties run on every state: they walk the nodes without allocating.)
         Property::<ReplModel>::always(SAME_POSITION_SAME_DATA, |m, s| {
-            let nodes: Vec<_> = m.nodes(s).collect();
-            nodes.iter().all(|(_, a)| {
-                nodes.iter().all(|(_, b)| {
+            m.nodes(s).all(|(_, a)| {
+                m.nodes(s).all(|(_, b)| {
                     a.repl.identity.replid != b.repl.identity.replid
                         || a.repl.identity.master_repl_offset != b.repl.identity.master_repl_offset
                         || a.data == b.data
@@ -1631,9 +1631,8 @@ pub fn properties() -> Vec<Property<ReplModel>> {
         // Hazard: a replica resuming at the wrong point of an old history (redis#7320 made
         // second_repl_offset the "real meaningful offset"); covers the replid2 window too.
         Property::<ReplModel>::always(PREFIX_OF_HISTORY, |m, s| {
-            let nodes: Vec<_> = m.nodes(s).collect();
-            nodes.iter().all(|(_, a)| {
-                nodes.iter().all(|(_, b)| {
+            m.nodes(s).all(|(_, a)| {
+                m.nodes(s).all(|(_, b)| {
                     !shares_history(&a.repl.identity, &b.repl.identity)
                         || is_prefix(&a.data, &b.data)
                 })
@@ -1643,8 +1642,12 @@ pub fn properties() -> Vec<Property<ReplModel>> {
         // writes a node applied are strictly increasing (the client writes in order).
         Property::<ReplModel>::always(NO_DUPLICATE_WRITE, |m, s| {
             m.nodes(s).all(|(_, n)| {
-                let writes: Vec<u8> = n.data.iter().copied().filter(|&e| e < TTL).collect();
-                writes.windows(2).all(|w| w[0] < w[1])
+                let mut prev: Option<u8> = None;
+                n.data.iter().copied().filter(|&e| e < TTL).all(|w| {
+                    let increasing = prev.is_none_or(|p| p < w);
+                    prev = Some(w);
+                    increasing
+                })
             })
         }),
         // Hazard: an offset moving backwards under the same id makes two histories share a
