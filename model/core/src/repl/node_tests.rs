@@ -132,6 +132,19 @@ impl Net {
         true
     }
 
+    /// Runs to quiescence; the last PSYNC request sent on the way.
+    fn run_noting_psync(&mut self) -> Option<PsyncRequest> {
+        let mut psync = None;
+        loop {
+            if let Some((_, _, Wire::M(_, ToMaster::Psync { req, .. }))) = self.queue.front() {
+                psync = Some(*req);
+            }
+            if !self.step() {
+                return psync;
+            }
+        }
+    }
+
     fn run(&mut self) {
         let mut steps = 0;
         while self.step() {
@@ -463,15 +476,7 @@ fn a_malformed_stream_closes_the_link_and_the_next_sync_is_full() {
     net.exec(1, fx);
     net.run();
     net.timer(1, ReplTimer::ConnectRetry);
-    let mut psync = None;
-    loop {
-        if let Some((_, _, Wire::M(_, ToMaster::Psync { req, .. }))) = net.queue.front() {
-            psync = Some(*req);
-        }
-        if !net.step() {
-            break;
-        }
-    }
+    let psync = net.run_noting_psync();
     assert_eq!(
         psync,
         Some(PsyncRequest {
@@ -1310,12 +1315,7 @@ fn replicaof_and_replicaof_no_one_as_redis() {
     // The old master follows the promoted node with its own history.
     let fx = net.nodes[0].handle_replicaof(1, 0, &cfg);
     net.exec(0, fx);
-    let mut psync = None;
-    while net.step() {
-        if let Some((_, _, Wire::M(_, ToMaster::Psync { req, .. }))) = net.queue.front() {
-            psync = Some(*req);
-        }
-    }
+    let psync = net.run_noting_psync();
     assert_eq!(
         psync,
         Some(PsyncRequest {
@@ -1349,15 +1349,7 @@ fn a_handshake_error_keeps_the_history_for_the_next_psync() {
     assert!(!net.nodes[1].link().unwrap().forget_history);
     net.queue.clear();
     net.timer(1, ReplTimer::ConnectRetry);
-    let mut psync = None;
-    loop {
-        if let Some((_, _, Wire::M(_, ToMaster::Psync { req, .. }))) = net.queue.front() {
-            psync = Some(*req);
-        }
-        if !net.step() {
-            break;
-        }
-    }
+    let psync = net.run_noting_psync();
     assert_eq!(
         psync,
         Some(PsyncRequest {
