@@ -171,6 +171,16 @@ fn pair(cfg: ReplConfig) -> Net {
     net
 }
 
+/// A master with one streaming replica and one write the replica has not acknowledged yet
+/// (acks go out on the replica's timer), so a FAILOVER waits for the target to catch up.
+fn pair_with_a_write() -> Net {
+    let mut net = pair(ReplConfig::default());
+    net.run();
+    net.write(0, "a").unwrap();
+    net.run();
+    net
+}
+
 #[test]
 fn first_sync_is_full_then_writes_stream_with_a_select() {
     let mut net = pair(ReplConfig::default());
@@ -428,10 +438,7 @@ fn stale_replies_of_an_old_link_are_dropped() {
 
 #[test]
 fn reconnect_inside_the_backlog_is_a_partial_resync_with_no_gap() {
-    let mut net = pair(ReplConfig::default());
-    net.run();
-    net.write(0, "a").unwrap();
-    net.run();
+    let mut net = pair_with_a_write();
     let link = net.nodes[1].link().unwrap().link;
     let fx = net.nodes[1].handle_link_closed(link, 0, &net.cfg.clone());
     net.exec(1, fx);
@@ -450,10 +457,7 @@ fn reconnect_inside_the_backlog_is_a_partial_resync_with_no_gap() {
 /// client with a protocol error instead of caching it. A plain disconnect keeps the history.
 #[test]
 fn a_malformed_stream_closes_the_link_and_the_next_sync_is_full() {
-    let mut net = pair(ReplConfig::default());
-    net.run();
-    net.write(0, "a").unwrap();
-    net.run();
+    let mut net = pair_with_a_write();
     let offset = net.nodes[1].identity.master_repl_offset;
     let link = net.nodes[1].link().unwrap().link;
     let cfg = net.cfg.clone();
@@ -508,10 +512,7 @@ fn a_malformed_stream_closes_the_link_and_the_next_sync_is_full() {
 /// drops it, as in the test above).
 #[test]
 fn an_operator_kill_of_the_master_link_keeps_the_history() {
-    let mut net = pair(ReplConfig::default());
-    net.run();
-    net.write(0, "a").unwrap();
-    net.run();
+    let mut net = pair_with_a_write();
     let cfg = net.cfg.clone();
     let link = net.nodes[1].link().unwrap().link;
     let fx = net.nodes[1].handle_link_killed(link, 0, &cfg);
@@ -784,16 +785,6 @@ fn write_errors_and_unexpected_replies_say_what_happened() {
             }
         );
     }
-}
-
-/// A master with one streaming replica and one write the replica has not acknowledged yet
-/// (acks go out on the replica's timer), so a FAILOVER waits for the target to catch up.
-fn pair_with_a_write() -> Net {
-    let mut net = pair(ReplConfig::default());
-    net.run();
-    net.write(0, "a").unwrap();
-    net.run();
-    net
 }
 
 fn failover(

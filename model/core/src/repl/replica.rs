@@ -111,21 +111,11 @@ pub enum StreamKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamError(pub String);
 
-/// Splits complete commands off `pending`, leaving a trailing partial command in place.
-/// The parser is rebuilt on each call from the retained bytes, so the link state stays plain
-/// data (hashable for the model) at the cost of re-reading one partial command.
-pub fn split_stream(
-    pending: &mut Vec<u8>,
-    max_commands: usize,
-) -> Result<Vec<StreamCommand>, StreamError> {
-    let (cmds, consumed) = parse_stream(pending, max_commands)?;
-    pending.drain(..consumed);
-    Ok(cmds)
-}
-
 /// The complete commands at the front of `bytes` (at most `max_commands`) and the bytes they
 /// take; a trailing partial command is left for the next call. The arguments share one copy
 /// of `bytes` (no allocation per argument: a replica parses every write its master sends).
+/// The parser is rebuilt on each call from the retained bytes, so the link state stays plain
+/// data (hashable for the model) at the cost of re-reading one partial command.
 pub fn parse_stream(
     bytes: &[u8],
     max_commands: usize,
@@ -174,6 +164,17 @@ fn classify(args: Vec<Bytes>) -> StreamKind {
 mod tests {
     use super::*;
     use crate::resp::encode_command;
+
+    /// [`parse_stream`], then the parsed bytes dropped from `pending` (what `apply_stream`
+    /// does with the link's pending bytes).
+    fn split_stream(
+        pending: &mut Vec<u8>,
+        max_commands: usize,
+    ) -> Result<Vec<StreamCommand>, StreamError> {
+        let (cmds, consumed) = parse_stream(pending, max_commands)?;
+        pending.drain(..consumed);
+        Ok(cmds)
+    }
 
     #[test]
     fn stream_splits_commands_and_keeps_a_partial_tail() {
