@@ -13,6 +13,7 @@
 //! - [`settled`]: settled traces for the conformance replay (environment steps, each followed
 //!   by every quiescent state the model can reach).
 
+pub mod cached;
 pub mod election;
 pub mod liveness;
 pub mod replication;

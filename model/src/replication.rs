@@ -58,12 +58,14 @@
 //! `REPLICAOF NO ONE` on node 1 and `AdminFollow` `REPLICAOF <node 1>` on the others; with
 //! `switch_back` too, node 1 then arms its own `AdminFailover`: `FAILOVER TO <node 0>`.
 
+use crate::cached::Cached;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{
     model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Id, Network, Out,
 };
 use stateright::{Model, Property};
 use std::borrow::Cow;
+use std::sync::Arc;
 use verdis_core::repl::{
     Effect, FailoverRequest, FailoverState, IdSource, LinkId, LinkPhase, NodeId, PlantedBug,
     PsyncRequest, ReplConfig, ReplId, ReplIdentity, ReplNode, ReplTimer, Role, SyncKind, ToMaster,
@@ -330,7 +332,8 @@ pub struct ClientState {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)] // one client beside a few nodes; boxing costs more
 pub enum ActorState {
-    Node(NodeState),
+    /// With its hash kept (see [`Cached`]): most of a state's fingerprint is its nodes.
+    Node(Cached<NodeState>),
     Client(ClientState),
 }
 
@@ -346,6 +349,10 @@ pub struct Storage {
     pub data: Dataset,
     pub master: Option<NodeId>,
 }
+
+/// A node's storage as the checker keeps it: shared between states (a step that saves nothing
+/// clones a pointer) and hashed once.
+pub type Saved = Arc<Cached<Storage>>;
 
 // ----- the actors --------------------------------------------------------------------------
 
@@ -498,7 +505,8 @@ pub fn write_args(i: u8, big_write: Option<u32>) -> Vec<Vec<u8>> {
 }
 
 impl NodeActor {
-    fn start(&self, storage: &Option<Storage>, o: &mut Out<ReplActor>) -> NodeState {
+    fn start(&self, saved: &Option<Saved>, o: &mut Out<ReplActor>) -> NodeState {
+        let storage = &saved.as_ref().map(|s| &***s);
         let incarnation = storage.as_ref().map_or(0, |s| s.incarnation + 1);
         let mut minted = 0u16;
         let (repl, data) = match storage {
@@ -597,7 +605,7 @@ impl NodeActor {
             o.set_timer(Timer::Partition, model_timeout());
             o.set_timer(Timer::Heal, model_timeout());
         }
-        o.save(self.storage(&state, incarnation));
+        o.save(Arc::new(Cached::new(self.storage(&state, incarnation))));
         state
     }
 
@@ -621,7 +629,9 @@ impl NodeActor {
             || before.data != after.data
             || settled_master(before) != settled_master(after)
         {
-            o.save(self.storage(after, after.repl.incarnation));
+            o.save(Arc::new(Cached::new(
+                self.storage(after, after.repl.incarnation),
+            )));
         }
     }
 
@@ -785,7 +795,7 @@ impl NodeActor {
                     let bytes = GARBAGE.to_vec();
                     let fx = match s.repl.handle_from_master(
                         link,
-                        ToReplica::Stream(bytes),
+                        ToReplica::Stream(bytes.into()),
                         NOW_MS,
                         cfg,
                         &mut ids,
@@ -880,12 +890,12 @@ impl Actor for ReplActor {
     type Msg = Msg;
     type Timer = Timer;
     type State = ActorState;
-    type Storage = Storage;
+    type Storage = Saved;
     type Random = ();
 
-    fn on_start(&self, _id: Id, storage: &Option<Storage>, o: &mut Out<Self>) -> ActorState {
+    fn on_start(&self, _id: Id, storage: &Option<Saved>, o: &mut Out<Self>) -> ActorState {
         match self {
-            ReplActor::Node(n) => ActorState::Node(n.start(storage, o)),
+            ReplActor::Node(n) => ActorState::Node(Cached::new(n.start(storage, o))),
             ReplActor::Client(c) => {
                 if c.writes > 0 {
                     o.set_timer(Timer::ClientWrite, model_timeout());
@@ -899,11 +909,11 @@ impl Actor for ReplActor {
         match (self, &**state, msg) {
             (ReplActor::Node(n), ActorState::Node(s), msg) => {
                 // The core runs on a clone; the state is replaced only if it changed.
-                let mut next = s.clone();
+                let mut next = NodeState::clone(s);
                 n.on_msg(&mut next, src, msg, o);
-                if next != *s {
+                if next != **s {
                     n.persist_if_changed(s, &next, o);
-                    *state.to_mut() = ActorState::Node(next);
+                    *state.to_mut() = ActorState::Node(Cached::new(next));
                 }
             }
             (ReplActor::Client(_), ActorState::Client(c), Msg::WriteReply(i, true)) => {
@@ -920,11 +930,11 @@ impl Actor for ReplActor {
     fn on_timeout(&self, _id: Id, state: &mut Cow<ActorState>, timer: &Timer, o: &mut Out<Self>) {
         match (self, &**state) {
             (ReplActor::Node(n), ActorState::Node(s)) => {
-                let mut next = s.clone();
+                let mut next = NodeState::clone(s);
                 n.on_timeout(&mut next, *timer, o);
-                if next != *s {
+                if next != **s {
                     n.persist_if_changed(s, &next, o);
-                    *state.to_mut() = ActorState::Node(next);
+                    *state.to_mut() = ActorState::Node(Cached::new(next));
                 }
             }
             (ReplActor::Client(c), ActorState::Client(cs)) if *timer == Timer::ClientWrite => {
@@ -1042,14 +1052,14 @@ impl ReplModel {
         (0..self.cfg.node_count())
             .filter(|&i| !s.sys.crashed[i])
             .filter_map(move |i| match &*s.sys.actor_states[i] {
-                ActorState::Node(n) => Some((i, n)),
+                ActorState::Node(n) => Some((i, &**n)),
                 ActorState::Client(_) => None,
             })
     }
 
     pub fn node<'a>(&self, s: &'a ReplState, i: usize) -> Option<&'a NodeState> {
         match &*s.sys.actor_states[i] {
-            ActorState::Node(n) if !s.sys.crashed[i] => Some(n),
+            ActorState::Node(n) if !s.sys.crashed[i] => Some(&**n),
             _ => None,
         }
     }
@@ -1311,7 +1321,7 @@ impl Model for ReplModel {
     }
 
     fn next_state(&self, last: &ReplState, action: InnerAction) -> Option<ReplState> {
-        if action == quiesce_action() {
+        if is_quiesce(&action) {
             let mut next = last.clone();
             next.fair = true;
             next.faults_left = 0;
@@ -1356,6 +1366,11 @@ pub fn quiesce_action() -> InnerAction {
     }
 }
 
+/// `action == quiesce_action()` without building one (the check runs on every step).
+pub fn is_quiesce(action: &InnerAction) -> bool {
+    matches!(action, ActorModelAction::SelectRandom { key, .. } if key == "quiesce")
+}
+
 impl ReplModel {
     /// The deterministic fair scheduler of bounded-response mode: nothing once converged;
     /// else a restart, else the first delivery that is taken, else the next timer after the
@@ -1393,69 +1408,72 @@ impl ReplModel {
 
     /// Actions the environment offers (faults within the budget).
     fn environment_actions(&self, s: &ReplState, actions: &mut Vec<InnerAction>) {
-        let mut all = Vec::new();
-        self.inner.actions(&s.sys, &mut all);
-        actions.extend(all.into_iter().filter(|a| {
-            match a {
-                ActorModelAction::Crash(id) => {
-                    self.cfg.crashes
-                        && s.faults_left > 0
-                        && usize::from(*id) != self.cfg.client_id()
+        let offered = actions.len();
+        self.inner.actions(&s.sys, actions);
+        let mut i = 0;
+        actions.retain(|a| {
+            i += 1;
+            i <= offered
+                || match a {
+                    ActorModelAction::Crash(id) => {
+                        self.cfg.crashes
+                            && s.faults_left > 0
+                            && usize::from(*id) != self.cfg.client_id()
+                    }
+                    // A partition starts on a replica not yet cut off, and
+                    // ends only where one started.
+                    ActorModelAction::Timeout(id, Timer::Partition) => {
+                        s.faults_left > 0
+                            && s.isolated & (1 << usize::from(*id)) == 0
+                            && self
+                                .node(s, usize::from(*id))
+                                .is_some_and(|n| n.repl.link().is_some())
+                    }
+                    a if is_timeout_fault(a) => self.cfg.timeouts && s.faults_left > 0,
+                    a if is_fault(a) => s.faults_left > 0,
+                    ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing)) => {
+                        s.pings_left > 0
+                    }
+                    // A replica retries when its master can serve it (see "Retries" in the module
+                    // comment): a retry refused with -NOMASTERLINK changes nothing but the link id.
+                    ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ConnectRetry)) => {
+                        self.can_serve(s, usize::from(*id)) && !self.cut_off(s, usize::from(*id))
+                    }
+                    ActorModelAction::Timeout(id, Timer::Heal) => {
+                        s.isolated & (1 << usize::from(*id)) != 0
+                    }
+                    // Time passes once, after a TTL was set; then masters delete what expired.
+                    ActorModelAction::Timeout(_, Timer::Clock) => {
+                        !s.ttl_passed
+                            && self
+                                .nodes(s)
+                                .any(|(_, n)| n.data.iter().any(|e| e & TTL != 0))
+                    }
+                    ActorModelAction::Timeout(id, Timer::ActiveExpire) => {
+                        s.ttl_passed
+                            && self.node(s, usize::from(*id)).is_some_and(|n| {
+                                n.repl.role == Role::Master
+                                    && !n.repl.failover.pauses_writes()
+                                    && expired_key(&n.data).is_some()
+                            })
+                    }
+                    // REPLICAOF <node 1> once node 1 is a master, between nodes that can reach it.
+                    ActorModelAction::Timeout(id, Timer::AdminFollow) => {
+                        self.node(s, 1).is_some_and(|n| n.repl.link().is_none())
+                            && s.isolated & (1 << usize::from(*id) | 1 << 1) == 0
+                    }
+                    // The once-a-second ACK fires only when it carries news and after the previous one
+                    // was delivered: acks are idempotent and monotone, so a queue of them, or a repeat
+                    // of what the master recorded, adds no behaviour, only states.
+                    ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ReplicaAck)) => {
+                        !self.ack_is_redundant(s, usize::from(*id))
+                            && !queued(&s.sys.network).any(|(src, _, m)| {
+                                src == *id && matches!(m, Msg::ToMaster(_, ToMaster::Ack { .. }))
+                            })
+                    }
+                    _ => true,
                 }
-                // A partition starts on a replica not yet cut off, and
-                // ends only where one started.
-                ActorModelAction::Timeout(id, Timer::Partition) => {
-                    s.faults_left > 0
-                        && s.isolated & (1 << usize::from(*id)) == 0
-                        && self
-                            .node(s, usize::from(*id))
-                            .is_some_and(|n| n.repl.link().is_some())
-                }
-                a if is_timeout_fault(a) => self.cfg.timeouts && s.faults_left > 0,
-                a if is_fault(a) => s.faults_left > 0,
-                ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing)) => {
-                    s.pings_left > 0
-                }
-                // A replica retries when its master can serve it (see "Retries" in the module
-                // comment): a retry refused with -NOMASTERLINK changes nothing but the link id.
-                ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ConnectRetry)) => {
-                    self.can_serve(s, usize::from(*id)) && !self.cut_off(s, usize::from(*id))
-                }
-                ActorModelAction::Timeout(id, Timer::Heal) => {
-                    s.isolated & (1 << usize::from(*id)) != 0
-                }
-                // Time passes once, after a TTL was set; then masters delete what expired.
-                ActorModelAction::Timeout(_, Timer::Clock) => {
-                    !s.ttl_passed
-                        && self
-                            .nodes(s)
-                            .any(|(_, n)| n.data.iter().any(|e| e & TTL != 0))
-                }
-                ActorModelAction::Timeout(id, Timer::ActiveExpire) => {
-                    s.ttl_passed
-                        && self.node(s, usize::from(*id)).is_some_and(|n| {
-                            n.repl.role == Role::Master
-                                && !n.repl.failover.pauses_writes()
-                                && expired_key(&n.data).is_some()
-                        })
-                }
-                // REPLICAOF <node 1> once node 1 is a master, between nodes that can reach it.
-                ActorModelAction::Timeout(id, Timer::AdminFollow) => {
-                    self.node(s, 1).is_some_and(|n| n.repl.link().is_none())
-                        && s.isolated & (1 << usize::from(*id) | 1 << 1) == 0
-                }
-                // The once-a-second ACK fires only when it carries news and after the previous one
-                // was delivered: acks are idempotent and monotone, so a queue of them, or a repeat
-                // of what the master recorded, adds no behaviour, only states.
-                ActorModelAction::Timeout(id, Timer::Repl(ReplTimer::ReplicaAck)) => {
-                    !self.ack_is_redundant(s, usize::from(*id))
-                        && !queued(&s.sys.network).any(|(src, _, m)| {
-                            src == *id && matches!(m, Msg::ToMaster(_, ToMaster::Ack { .. }))
-                        })
-                }
-                _ => true,
-            }
-        }));
+        });
     }
 
     /// One step of the actor system with the budget and monitor bookkeeping.
@@ -1531,9 +1549,7 @@ pub fn format_action(action: &InnerAction) -> String {
         ActorModelAction::Timeout(id, t) => format!("{}: timer {:?}", usize::from(*id), t),
         ActorModelAction::Crash(id) => format!("{}: crash", usize::from(*id)),
         ActorModelAction::Recover(id) => format!("{}: restart", usize::from(*id)),
-        a if *a == quiesce_action() => {
-            "environment: faults stop; the fair scheduler runs".to_string()
-        }
+        a if is_quiesce(a) => "environment: faults stop; the fair scheduler runs".to_string(),
         other => format!("{other:?}"),
     }
 }

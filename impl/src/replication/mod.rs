@@ -572,7 +572,7 @@ pub fn run_effects(
                             PeerOut::Bytes(Bytes::from_static(b"+CONTINUE\r\n"))
                         }
                     }
-                    ToReplica::Stream(bytes) => PeerOut::Bytes(Bytes::from(bytes)),
+                    ToReplica::Stream(bytes) => PeerOut::Bytes(bytes),
                     ToReplica::TryLater => {
                         store.repl.send_to_peer(
                             replica,

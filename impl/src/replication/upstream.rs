@@ -493,7 +493,7 @@ fn step(
             if buf.is_empty() {
                 return Ok(false);
             }
-            let bytes = buf.split().to_vec();
+            let bytes = buf.split().freeze();
             let mut store = shared.store.lock();
             let now = unix_ms() as u64;
             let cfg = store.repl.cfg.clone();

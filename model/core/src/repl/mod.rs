@@ -113,8 +113,8 @@ pub enum ToReplica {
     FullResync { replid: ReplId, offset: u64 },
     /// `+CONTINUE <replid>`; backlog bytes follow as `Stream`.
     Continue { replid: ReplId },
-    /// Stream bytes (RESP commands).
-    Stream(Vec<u8>),
+    /// Stream bytes (RESP commands), shared by every replica they go to.
+    Stream(bytes::Bytes),
     /// `-NOMASTERLINK` / `-LOADING`: try again later.
     TryLater,
     /// The master closed the connection.

@@ -745,7 +745,7 @@ impl ReplNode {
                 }
                 out.push(reply(ToReplica::Continue { replid }));
                 if !bytes.is_empty() {
-                    out.push(reply(ToReplica::Stream(bytes)));
+                    out.push(reply(ToReplica::Stream(bytes.into())));
                 }
             }
             PsyncDecision::Full {
@@ -787,13 +787,7 @@ impl ReplNode {
             b.append(bytes);
             debug_assert_eq!(b.end_offset(), self.identity.master_repl_offset);
         }
-        for e in self.replicas.iter().filter(|e| e.state.receives_stream()) {
-            out.push(Effect::ToReplica {
-                replica: e.node,
-                link: e.link,
-                msg: ToReplica::Stream(bytes.to_vec()),
-            });
-        }
+        self.send_stream(bytes, out);
     }
 
     fn apply_stream(
@@ -828,16 +822,24 @@ impl ReplNode {
             if let Some(b) = &mut self.backlog {
                 b.append(fed);
             }
-            for e in self.replicas.iter().filter(|e| e.state.receives_stream()) {
-                out.push(Effect::ToReplica {
-                    replica: e.node,
-                    link: e.link,
-                    msg: ToReplica::Stream(fed.to_vec()),
-                });
-            }
+            let fed = fed.to_vec();
             l.pending.drain(..consumed);
+            self.send_stream(&fed, out);
         }
         Ok(())
+    }
+
+    /// Sends stream bytes to every replica that receives the stream: one copy, shared.
+    fn send_stream(&self, bytes: &[u8], out: &mut Vec<Effect>) {
+        let mut shared = None;
+        for e in self.replicas.iter().filter(|e| e.state.receives_stream()) {
+            let b = shared.get_or_insert_with(|| bytes::Bytes::copy_from_slice(bytes));
+            out.push(Effect::ToReplica {
+                replica: e.node,
+                link: e.link,
+                msg: ToReplica::Stream(b.clone()),
+            });
+        }
     }
 
     fn ack_to_master(&self, offset: u64, cfg: &ReplConfig) -> Effect {

@@ -228,7 +228,7 @@ fn streamed(effects: &[Effect]) -> Vec<(NodeId, Vec<u8>)> {
         {
             match out.iter_mut().find(|(r, _)| r == replica) {
                 Some((_, acc)) => acc.extend_from_slice(b),
-                None => out.push((*replica, b.clone())),
+                None => out.push((*replica, b.to_vec())),
             }
         }
     }
@@ -364,8 +364,14 @@ fn getack_is_answered_with_the_offset_before_it() {
     let mut got = vec![];
     let feed = |r: &mut ReplNode, bytes: Vec<u8>| {
         acks(
-            r.handle_from_master(link, ToReplica::Stream(bytes), 0, &cfg, &mut Counter(0))
-                .unwrap(),
+            r.handle_from_master(
+                link,
+                ToReplica::Stream(bytes.into()),
+                0,
+                &cfg,
+                &mut Counter(0),
+            )
+            .unwrap(),
         )
     };
     got.extend(feed(&mut r, cmd(&["SELECT", "0"])));
@@ -465,7 +471,13 @@ fn a_malformed_stream_closes_the_link_and_the_next_sync_is_full() {
     crate::resp::encode_command(&["SET", "b", "v"], &mut bad);
     bad.extend_from_slice(b"*x\r\n");
     let err = net.nodes[1]
-        .handle_from_master(link, ToReplica::Stream(bad), 0, &cfg, &mut Counter(50))
+        .handle_from_master(
+            link,
+            ToReplica::Stream(bad.into()),
+            0,
+            &cfg,
+            &mut Counter(50),
+        )
         .unwrap_err();
     assert!(matches!(err, LinkError::BadStream(_)), "{err:?}");
     assert_eq!(net.nodes[1].identity.master_repl_offset, offset);
