@@ -217,11 +217,24 @@ impl Store {
         }
         let changed = self.ks.dirty != dirty_before;
         // The master link's writes are forwarded as they came (by the core), so no form is
-        // built for them.
-        if ((changed && spec.is_write()) || force) && !client.is_master_link {
+        // built for them; nor while no stream records writes (see `stream_records_writes`).
+        if ((changed && spec.is_write()) || force)
+            && !client.is_master_link
+            && self.stream_records_writes()
+        {
             let form = rewrite.unwrap_or_else(|| args.to_vec());
             self.ks.propagate(db, form);
         }
+    }
+
+    /// Whether a client's write can reach a replication stream: on a master with a backlog,
+    /// or whose protocol trace records every write. Otherwise `feed_replication` would drop
+    /// the write's propagation form, so `call` builds none (an allocation and a copy of the
+    /// arguments per write). Unit tests build them always: they check the forms.
+    fn stream_records_writes(&self) -> bool {
+        cfg!(test)
+            || (self.repl.is_master()
+                && (self.repl.node.records_writes() || self.repl.trace.is_on()))
     }
 
     fn count_errors(&mut self, out: &ReplyWriter, before: u64) {

@@ -222,7 +222,10 @@ pub fn table() -> &'static [&'static CommandSpec] {
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    // ahash, not SipHash: every request looks its command up here (no untrusted key is
+    // ever inserted: the table is fixed).
+    type Index = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+    static INDEX: OnceLock<Index> = OnceLock::new();
     let index = INDEX.get_or_init(|| table().iter().map(|c| (c.name, *c)).collect());
     if name.len() > 32 {
         return None;
