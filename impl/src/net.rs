@@ -199,6 +199,12 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
                 let now = unix_ms();
                 let mut out = ReplyWriter::new(&mut wbuf, client.proto);
                 let mut executed = 0;
+                if pending.len() > 1 {
+                    store
+                        .ks
+                        .db(client.db)
+                        .prefetch(pending.iter().map(|a| &a[..]));
+                }
                 while executed < batch_max {
                     let Some(args) = pending.pop_front() else {
                         break;

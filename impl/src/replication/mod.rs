@@ -541,6 +541,16 @@ pub fn run_effects(
     effects: Vec<Effect>,
     now_ms: u64,
 ) {
+    // A read of the master's stream applies its commands in a row: their keys are looked up
+    // together first, as for a client's pipelined batch (see `Db::prefetch`).
+    if effects.len() > 1 {
+        let requests = effects.iter().filter_map(|e| match e {
+            Effect::Apply { args } => Some(&args[..]),
+            _ => None,
+        });
+        let db = store.repl.master_client.as_ref().map_or(0, |c| c.db);
+        store.ks.db(db).prefetch(requests);
+    }
     for e in effects {
         match e {
             Effect::ToReplica { replica, link, msg } => {
