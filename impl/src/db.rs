@@ -30,6 +30,10 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
+/// Requests whose keys [`Db::prefetch`] looks up at a time, ahead of running them: enough
+/// to overlap many lookups, few enough that their entries are still cached when they run.
+pub const PREFETCH_WINDOW: usize = 32;
+
 /// Shards per database (a power of two).
 pub const SHARDS_PER_DB: usize = 256;
 
@@ -155,13 +159,13 @@ impl Db {
     }
 
     /// Looks up the key of each request (its first argument) and forgets the answers: a
-    /// prefetch for a pipelined batch about to run. A lookup in a table larger than the cache
-    /// waits for about three dependent memory loads (control bytes, index, entry). Between
-    /// commands those waits come one after another; looked up back to back, the lookups of
-    /// different keys are independent, so the processor overlaps their loads, and the
-    /// commands that follow find their entries in the cache (SET -P 16: about 15% less server
-    /// CPU, docs/performance.md). The first argument is the key of nearly every data command;
-    /// for the others (`CONFIG GET name`) the lookup is wasted, never wrong: it reads only.
+    /// prefetch for the next [`PREFETCH_WINDOW`] requests of a pipelined batch. A lookup in a
+    /// table larger than the cache waits for about three dependent memory loads (control
+    /// bytes, index, entry). Between commands those waits come one after another; looked up
+    /// back to back, the lookups of different keys are independent, so the processor overlaps
+    /// their loads, and the commands that follow find their entries in the cache
+    /// (docs/performance.md). The first argument is the key of nearly every data command; for
+    /// the others (`CONFIG GET name`) the lookup is wasted, never wrong: it reads only.
     pub fn prefetch<'a>(&self, requests: impl Iterator<Item = &'a [Bytes]>) {
         for key in requests.filter_map(|args| args.get(1)) {
             std::hint::black_box(self.shard(key).dict.get_index_of(&key[..]));

@@ -8,6 +8,7 @@
 
 use crate::client::{Blocked, Client, ClientHandle};
 use crate::config::BindAddr;
+use crate::db::PREFETCH_WINDOW;
 use crate::error::CmdError;
 use crate::reply::ReplyWriter;
 use crate::store::{unix_ms, Shared};
@@ -199,13 +200,11 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
                 let now = unix_ms();
                 let mut out = ReplyWriter::new(&mut wbuf, client.proto);
                 let mut executed = 0;
-                if pending.len() > 1 {
-                    store
-                        .ks
-                        .db(client.db)
-                        .prefetch(pending.iter().map(|a| &a[..]));
-                }
                 while executed < batch_max {
+                    if executed % PREFETCH_WINDOW == 0 && pending.len() > 1 {
+                        let ahead = pending.range(..PREFETCH_WINDOW.min(pending.len()));
+                        store.ks.db(client.db).prefetch(ahead.map(|a| &a[..]));
+                    }
                     let Some(args) = pending.pop_front() else {
                         break;
                     };

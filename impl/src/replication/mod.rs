@@ -542,16 +542,18 @@ pub fn run_effects(
     now_ms: u64,
 ) {
     // A read of the master's stream applies its commands in a row: their keys are looked up
-    // together first, as for a client's pipelined batch (see `Db::prefetch`).
-    if effects.len() > 1 {
-        let requests = effects.iter().filter_map(|e| match e {
-            Effect::Apply { args } => Some(&args[..]),
-            _ => None,
-        });
-        let db = store.repl.master_client.as_ref().map_or(0, |c| c.db);
-        store.ks.db(db).prefetch(requests);
-    }
-    for e in effects {
+    // a window at a time before they run, as for a client's pipelined batch (`Db::prefetch`).
+    let mut effects = effects.into_iter();
+    let mut until_prefetch = 0;
+    loop {
+        if until_prefetch == 0 {
+            prefetch_applied_keys(store, effects.as_slice());
+            until_prefetch = crate::db::PREFETCH_WINDOW;
+        }
+        until_prefetch -= 1;
+        let Some(e) = effects.next() else {
+            break;
+        };
         match e {
             Effect::ToReplica { replica, link, msg } => {
                 let Some(peer) = store.repl.peers.get(&replica) else {
@@ -685,6 +687,22 @@ pub fn run_effects(
         crate::db::ExpiryPolicy::Hide
     };
 }
+/// [`crate::db::Db::prefetch`] for the keys of the next commands of our master's stream.
+fn prefetch_applied_keys(store: &crate::store::Store, ahead: &[Effect]) {
+    if ahead.len() < 2 {
+        return;
+    }
+    let db = store.repl.master_client.as_ref().map_or(0, |c| c.db);
+    let window = &ahead[..crate::db::PREFETCH_WINDOW.min(ahead.len())];
+    store
+        .ks
+        .db(db)
+        .prefetch(window.iter().filter_map(|e| match e {
+            Effect::Apply { args } => Some(&args[..]),
+            _ => None,
+        }));
+}
+
 /// Applies one write of our master's stream to the data set, as the master's client: it may
 /// write on a read-only replica and sees keys that are logically expired.
 fn apply_from_master(
