@@ -687,6 +687,7 @@ pub fn run_effects(
         crate::db::ExpiryPolicy::Hide
     };
 }
+
 /// [`crate::db::Db::prefetch`] for the keys of the next commands of our master's stream.
 fn prefetch_applied_keys(store: &crate::store::Store, ahead: &[Effect]) {
     if ahead.len() < 2 {
