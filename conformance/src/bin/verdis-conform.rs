@@ -170,7 +170,8 @@ fn validate_runs_under(root: &std::path::Path) -> bool {
         }
     };
     dirs.sort();
-    let (mut runs, mut empty, mut partial, mut bad, mut lines, mut checks) = (0, 0, 0, 0, 0, 0);
+    let (mut runs, mut empty, mut partial, mut bad) = (0, 0, 0, 0);
+    let (mut lines, mut torn, mut checks) = (0, 0, 0);
     for dir in &dirs {
         let (res, whole) = validate::validate_run(dir);
         if res.lines == 0 && res.errors.is_empty() {
@@ -180,6 +181,7 @@ fn validate_runs_under(root: &std::path::Path) -> bool {
         runs += 1;
         partial += usize::from(!whole);
         lines += res.lines;
+        torn += res.torn;
         checks += res.checks;
         if !res.errors.is_empty() {
             bad += 1;
@@ -189,8 +191,8 @@ fn validate_runs_under(root: &std::path::Path) -> bool {
     }
     println!(
         "validated the protocol traces of {runs} test runs ({partial} with an unlogged peer, redis-server or a scripted master: \
-         per-line rules only; {empty} without replication activity): {lines} lines, {checks} \
-         checks, {bad} invalid"
+         per-line rules only; {empty} without replication activity): {lines} lines ({torn} torn by \
+         a kill), {checks} checks, {bad} invalid"
     );
     bad == 0 && runs > 0
 }
@@ -218,6 +220,7 @@ fn run_replays(
     let mut stale = 0;
     let mut validated = 0;
     let mut invalid = 0;
+    let mut torn = 0;
     for &target in targets {
         let mut passed = 0;
         let mut known_count = 0;
@@ -288,6 +291,7 @@ fn run_replays(
                 let files = verdis_conformance::validate::run_files(&logs);
                 let v = verdis_conformance::validate::validate_files(&files);
                 validated += 1;
+                torn += v.torn;
                 if !v.ok() {
                     invalid += 1;
                     println!("INVALID protocol trace of {}:", trace.name);
@@ -302,7 +306,10 @@ fn run_replays(
         );
     }
     if validate_logs {
-        println!("validated the protocol traces of {validated} Verdis runs: {invalid} invalid");
+        println!(
+            "validated the protocol traces of {validated} Verdis runs: {invalid} invalid \
+             ({torn} lines torn by a kill)"
+        );
     }
     if let Some(path) = report {
         let _ = verdis_model::report::write_json(&path.display().to_string(), &results);

@@ -8,8 +8,13 @@
 //! - `state`: the node after the transition: role, master, link id and phase, replid,
 //!   replid2, offsets, backlog window, replica table, failover state, sync counters.
 //!
-//! Writing is synchronous and buffered; a write error disables the trace with a warning (the
-//! trace is a diagnostic, never a reason to stop serving).
+//! Writing is synchronous: a line is recorded before its transition's effects run (a
+//! write-ahead log), in one `write` of the whole line, so a process killed with `kill -9`
+//! leaves at most its last line torn, and only if that line is long (the kernel may stop a
+//! multi-page write for a fatal signal). A torn line's effects never ran. A process that opens
+//! a file whose last line is torn ends that line first, so its own lines stay whole. A write
+//! error disables the trace with a warning (the trace is a diagnostic, never a reason to stop
+//! serving).
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -129,20 +134,28 @@ fn state_json(node: &ReplNode) -> Value {
 /// The open trace file, if tracing is on.
 #[derive(Default)]
 pub struct Trace {
-    out: Option<std::io::BufWriter<std::fs::File>>,
+    out: Option<std::fs::File>,
+    /// The line being written, reused.
+    line: Vec<u8>,
     port: u16,
 }
 
 impl Trace {
     /// Opens (appends to) the trace file. The operator's error is reported at start-up.
     pub fn open(path: &str, port: u16) -> Result<Trace, String> {
-        let file = std::fs::OpenOptions::new()
+        let err = |e: std::io::Error| format!("Can't open the protocol trace file {path}: {e}");
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("Can't open the protocol trace file {path}: {e}"))?;
+            .map_err(err)?;
+        if ends_torn(&mut file).map_err(err)? {
+            file.write_all(b"\n").map_err(err)?;
+        }
         Ok(Trace {
-            out: Some(std::io::BufWriter::new(file)),
+            out: Some(file),
+            line: Vec::new(),
             port,
         })
     }
@@ -163,13 +176,56 @@ impl Trace {
             "effects": effects.iter().map(effect_json).collect::<Vec<_>>(),
             "state": state_json(node),
         });
-        let written = serde_json::to_writer(&mut *out, &line)
+        self.line.clear();
+        let written = serde_json::to_writer(&mut self.line, &line)
             .map_err(std::io::Error::other)
-            .and_then(|_| out.write_all(b"\n"))
-            .and_then(|_| out.flush());
+            .and_then(|_| {
+                self.line.push(b'\n');
+                out.write_all(&self.line)
+            });
         if let Err(e) = written {
             tracing::warn!("Protocol trace disabled after a write error: {e}");
             self.out = None;
         }
+    }
+}
+
+/// Whether the file's last line lacks its newline: a line torn when the process that wrote it
+/// was killed.
+fn ends_torn(file: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verdis_core::repl::ReplId;
+
+    #[test]
+    fn a_line_torn_by_a_kill_is_ended_before_the_next_process_writes() {
+        let path = std::env::temp_dir().join(format!("verdis-trace-{}.jsonl", std::process::id()));
+        let torn = br#"{"t_ms":1,"port":7000,"input":{"kind":"Wr"#;
+        std::fs::write(&path, torn).unwrap();
+        let mut t = Trace::open(path.to_str().unwrap(), 7000).unwrap();
+        let node = ReplNode::new_master(1, 0, ReplId([7; 20]));
+        t.record(5, &TraceInput::Start, &[], &node);
+        t.record(6, &TraceInput::ReplicaOfNoOne, &[], &node);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0].as_bytes(), torn);
+        for l in &lines[1..] {
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["port"], 7000);
+        }
+        assert!(text.ends_with('\n'));
     }
 }
