@@ -166,9 +166,21 @@ impl Db {
     /// their loads, and the commands that follow find their entries in the cache
     /// (docs/performance.md). The first argument is the key of nearly every data command; for
     /// the others (`CONFIG GET name`) the lookup is wasted, never wrong: it reads only.
+    ///
+    /// A value stored outside the table (over [`crate::sbytes::INLINE_MAX_BYTES`]) is one more miss, when a
+    /// GET copies it out or a SET frees it (the allocator reads the block's header, just
+    /// before the bytes): its first cache lines are prefetched too.
     pub fn prefetch<'a>(&self, requests: impl Iterator<Item = &'a [Bytes]>) {
         for key in requests.filter_map(|args| args.get(1)) {
-            std::hint::black_box(self.shard(key).dict.get_index_of(&key[..]));
+            let dict = &self.shard(key).dict;
+            if let Some((_, Value::Str(SBytes::Heap(bytes)))) = dict.get_key_value(&key[..]) {
+                let at = bytes.as_ptr();
+                prefetch_line(at.wrapping_sub(16));
+                prefetch_line(at);
+                if bytes.len() > 64 {
+                    prefetch_line(at.wrapping_add(64));
+                }
+            }
         }
     }
 
@@ -792,6 +804,20 @@ fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
     xor_digest(digest, data);
     let h = Sha1::digest(&digest[..]);
     digest.copy_from_slice(&h);
+}
+
+/// Asks the processor to bring the cache line holding `at` into its caches. A hint only: it
+/// reads nothing the program sees and cannot fault, so `at` may be any address.
+#[inline(always)]
+fn prefetch_line(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 reads no memory architecturally and never faults, whatever the
+    // address (it is not dereferenced).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 #[cfg(test)]
