@@ -451,7 +451,10 @@ mod tests {
         let mut rs = ReadSize::new();
         let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
         assert_eq!(read(&mut rs, &mut buf, Some(100)), READ_CHUNK_BYTES);
-        assert_eq!(rs.bytes, READ_CHUNK_BYTES, "a short read at the first size changes nothing");
+        assert_eq!(
+            rs.bytes, READ_CHUNK_BYTES,
+            "a short read at the first size changes nothing"
+        );
 
         // Reads that fill the room double the size, up to the cap.
         for _ in 0..8 {
@@ -468,7 +471,10 @@ mod tests {
         for _ in 0..SMALL_READS_TO_SHRINK - 1 {
             read(&mut rs, &mut buf, Some(10));
         }
-        assert_eq!(rs.bytes, READ_MAX_BYTES, "a longer read in between restarts the count");
+        assert_eq!(
+            rs.bytes, READ_MAX_BYTES,
+            "a longer read in between restarts the count"
+        );
         read(&mut rs, &mut buf, Some(10));
         assert_eq!(rs.bytes, READ_MAX_BYTES / 2);
 
@@ -483,6 +489,10 @@ mod tests {
         assert!(read(&mut rs, &mut buf, Some(10)) >= READ_CHUNK_BYTES);
         let allocation = buf.as_ptr();
         read(&mut rs, &mut buf, Some(10));
-        assert_eq!(buf.as_ptr(), allocation, "an emptied buffer is reused, not reallocated");
+        assert_eq!(
+            buf.as_ptr(),
+            allocation,
+            "an emptied buffer is reused, not reallocated"
+        );
     }
 }
