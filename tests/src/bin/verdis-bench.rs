@@ -189,6 +189,17 @@ fn rss_bytes(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time a process has used so far, all its threads, in seconds: utime + stime from
+/// /proc/<pid>/stat, in the kernel's USER_HZ ticks (1/100 s).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may hold spaces; the fields after it start at `state`.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
 /// Loads `n` keys `key:<i>` with `value` through a pipelined connection.
 fn load_keys(port: u16, n: usize, value: &str) {
     let mut c = Conn::connect(port);
@@ -229,54 +240,78 @@ fn bench_set_get(o: &Opts, rows: &mut Vec<Row>, pipeline: u32, size: u32, target
     } else {
         200_000
     };
-    // With pipelining, PING on the same connections measures what the client itself can do
-    // (the server does next to nothing for it): no server can be seen faster than that.
-    let tests = if pipeline > 1 {
-        "ping_mbulk,set,get"
+    // With pipelining, PING from the same client measures what the client itself can do (the
+    // server does next to nothing for it): no server can be seen faster than that. Each test
+    // is its own redis-benchmark call there, so the server's CPU time can be read around it.
+    let calls: &[&str] = if pipeline > 1 {
+        &["ping_mbulk", "set", "get"]
     } else {
-        "set,get"
+        &["set,get"]
     };
-    let args_owned = [
-        "-t".to_string(),
-        tests.into(),
-        "-P".into(),
-        pipeline.to_string(),
-        "-c".into(),
-        "50".into(),
-        "-r".into(),
-        "100000".into(),
-        "-d".into(),
-        size.to_string(),
-        "-n".into(),
-        n.to_string(),
-    ];
-    let args: Vec<&str> = args_owned.iter().map(|s| s.as_str()).collect();
+    let args_for = |tests: &str| -> Vec<String> {
+        [
+            "-t",
+            tests,
+            "-P",
+            &pipeline.to_string(),
+            "-c",
+            "50",
+            "-r",
+            "100000",
+            "-d",
+            &size.to_string(),
+            "-n",
+            &n.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
     let mut set = Series::default();
     let mut get = Series::default();
     let mut set_p99 = Series::default();
     let mut get_p99 = Series::default();
     let mut ping = Series::default();
+    let mut set_cpu = Series::default();
+    let mut get_cpu = Series::default();
     let servers = [start(Kind::Verdis), start(Kind::Redis)];
     for round in 0..o.rounds {
         for s in &servers {
-            let lines = redis_benchmark(s.port, &args).unwrap_or_else(|e| panic!("{e}"));
-            for l in lines {
-                match l.test.as_str() {
-                    "PING_MBULK" => ping.push(s.kind, l.rps),
-                    "SET" => {
-                        set.push(s.kind, l.rps);
-                        set_p99.push(s.kind, l.p99_ms);
+            for tests in calls {
+                let args = args_for(tests);
+                let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+                let cpu_before = cpu_seconds(s.pid());
+                let lines = redis_benchmark(s.port, &args).unwrap_or_else(|e| panic!("{e}"));
+                let cpu_us = match (cpu_before, cpu_seconds(s.pid())) {
+                    (Some(b), Some(a)) => (a - b) * 1e6 / n as f64,
+                    _ => f64::NAN,
+                };
+                for l in lines {
+                    match l.test.as_str() {
+                        "PING_MBULK" => ping.push(s.kind, l.rps),
+                        "SET" => {
+                            set.push(s.kind, l.rps);
+                            set_p99.push(s.kind, l.p99_ms);
+                            if *tests == "set" {
+                                set_cpu.push(s.kind, cpu_us);
+                            }
+                        }
+                        "GET" => {
+                            get.push(s.kind, l.rps);
+                            get_p99.push(s.kind, l.p99_ms);
+                            if *tests == "get" {
+                                get_cpu.push(s.kind, cpu_us);
+                            }
+                        }
+                        _ => {}
                     }
-                    "GET" => {
-                        get.push(s.kind, l.rps);
-                        get_p99.push(s.kind, l.p99_ms);
-                    }
-                    _ => {}
                 }
             }
         }
         eprintln!("{name}: round {} done", round + 1);
     }
+    let args = args_for(&calls.join(","));
+    let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     let command = format!("redis-benchmark {}", args.join(" "));
     for (what, series) in [("SET", set), ("GET", get)] {
         let pass = median(&series.ratios()) >= target_ratio;
@@ -312,6 +347,22 @@ fn bench_set_get(o: &Opts, rows: &mut Vec<Row>, pipeline: u32, size: u32, target
             unit: "requests/s".into(),
             series: ping,
             target: "(shown: no server is seen faster)".into(),
+            pass: None,
+            command: command.clone(),
+        });
+    }
+    for (what, series) in [("SET", set_cpu), ("GET", get_cpu)] {
+        if series.verdis.is_empty() {
+            continue;
+        }
+        rows.push(Row {
+            figure: format!("server CPU per {what} -P {pipeline}, {size}-byte values"),
+            unit: "CPU µs".into(),
+            series,
+            target: format!(
+                "(shown: {target_ratio:.2}x the throughput takes <= {:.2}x)",
+                1.0 / target_ratio
+            ),
             pass: None,
             command: command.clone(),
         });
@@ -428,6 +479,7 @@ fn fmt_value(v: f64, unit: &str) -> String {
         "own ratio" => format!("{v:.4}"),
         "count" => format!("{v:.0}"),
         "µs" => format!("{v:.0} µs"),
+        "CPU µs" => format!("{v:.3} µs"),
         "ms" => format!("{v:.3} ms"),
         "s" => format!("{v:.3} s"),
         _ => format!("{v:.3}"),
@@ -441,11 +493,14 @@ fn per_server(unit: &str) -> bool {
 
 /// How each figure is measured, for the report.
 const METHOD: &str = "\
-- SET and GET at -P 16 run in the same redis-benchmark invocation as PING (`ping_mbulk`), to \
-  which the server replies without touching data: PING's rate is what this client reaches on \
-  this machine at best, so the target column shows the largest ratio the client could show \
-  (Verdis's PING / Redis's SET or GET, median of the rounds). The client is one process \
-  sharing the 2 cores with the server.
+- SET and GET at -P 16 run beside PING (`ping_mbulk`), one redis-benchmark call each, same \
+  options, on the same server one after the other. The server replies to PING without \
+  touching data: PING's rate is what this client reaches on this machine at best, so the \
+  target column shows the largest ratio the client could show (Verdis's PING / Redis's SET \
+  or GET, median of the rounds). The client is one process sharing the 2 cores with the \
+  server. The server's CPU time (utime + stime of all its threads, from /proc/<pid>/stat) is \
+  read around the SET call and the GET call and divided by the requests: what each request \
+  costs the server, whatever the client's ceiling.
 - Every figure starts both servers with the same options and runs the same load against each; \
   rounds alternate Verdis and Redis (A B A B ...) and a figure's ratio is the median of the \
   per-round ratios Verdis / Redis, with the smallest and largest. A round that fails (a bad \
