@@ -337,7 +337,15 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// Every node gets its SIGKILL before any is waited for: killed one after another, a
+    /// replica would log its master's death while its own kill comes, and a kill that lands
+    /// in the middle of a line's write leaves that line torn (docs/conformance.md, section 3).
     fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(c) = n.child.as_mut() {
+                let _ = c.kill();
+            }
+        }
         for i in 0..self.nodes.len() {
             self.kill9(i);
         }
