@@ -237,7 +237,13 @@ pub async fn serve_replica(
                         Err(_) => break,
                     }
                 }
-                if wr.write_all(&batch).await.is_err() {
+                // A replica that stopped reading blocks this write; a kill (its output-buffer
+                // limit, CLIENT KILL) still ends the link at once.
+                let written = tokio::select! {
+                    r = wr.write_all(&batch) => r.is_ok(),
+                    _ = handle.killed() => false,
+                };
+                if !written {
                     break 'link;
                 }
                 queued.written(batch.len() as u64);

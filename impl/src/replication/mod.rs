@@ -83,6 +83,12 @@ pub struct Peer {
     pub queued_bytes: Arc<outbuf::OutputAccount>,
     /// When the queue first went past the soft limit (unix ms).
     pub soft_limit_since_ms: Option<u64>,
+    /// Bytes were refused because they would have taken the queue past the hard limit: the
+    /// connection was killed and the core is told at the next limit check.
+    pub over_hard_limit: bool,
+    /// The connection's client handle: killing it ends the link task at once, even while a
+    /// write to a replica that stopped reading is pending.
+    pub handle: Arc<crate::client::ClientHandle>,
 }
 
 /// The replication state of the server.
@@ -164,27 +170,46 @@ impl Replication {
             .get(crate::config::ObufClass::Replica);
     }
 
-    /// Applies client-output-buffer-limit to the replicas that stream: one whose unsent bytes
-    /// pass the hard limit, or stay past the soft limit for its seconds, is disconnected (it
-    /// will PSYNC again, partially if the backlog still covers it). A replica still receiving
-    /// its snapshot is exempt: counting the stream that queues behind a long transfer is what
-    /// sends Redis replicas into an endless full-sync loop, and the copy-on-write snapshot
-    /// costs the master no extra buffer. Returns the replicas to disconnect.
+    /// The hard limit in force for replicas: as in Redis 7.0, one below `repl-backlog-size` is
+    /// raised to it (a replica dropped before the backlog is exhausted would resume partially
+    /// and be dropped again). 0: no hard limit.
+    fn hard_limit_bytes(&self) -> u64 {
+        match self.obuf_limit.hard_bytes {
+            0 => 0,
+            hard => hard.max(self.cfg.backlog_size_bytes),
+        }
+    }
+
+    /// Whether the core lets the output-buffer limit drop this replica (streaming and past
+    /// its initial sync: [`verdis_core::repl::ReplicaEntry::output_limit_applies`]).
+    fn output_limit_applies(&self, node: NodeId) -> bool {
+        self.node
+            .replicas
+            .get(node)
+            .is_some_and(|e| e.output_limit_applies())
+    }
+
+    /// Applies client-output-buffer-limit to the replicas it applies to (the core decides:
+    /// not while a replica receives or loads its snapshot, which would send it into a
+    /// full-sync loop): one whose unsent bytes pass the hard limit (checked as bytes are
+    /// queued, in [`Self::send_to_peer`]), or stay past the soft limit for its seconds, is
+    /// disconnected. Returns the replicas to disconnect.
     pub fn over_output_limit(&mut self, now_ms: u64) -> Vec<(NodeId, LinkId)> {
         let limit = self.obuf_limit;
+        let hard_bytes = self.hard_limit_bytes();
         let mut out = Vec::new();
         for (id, peer) in self.peers.iter_mut() {
-            let streaming = self
+            let applies = self
                 .node
                 .replicas
                 .get(*id)
-                .is_some_and(|e| e.state == verdis_core::repl::ReplicaState::Online);
-            if !streaming {
+                .is_some_and(|e| e.output_limit_applies());
+            if !applies {
                 peer.soft_limit_since_ms = None;
                 continue;
             }
             let queued = peer.queued_bytes.pending();
-            let over_hard = limit.hard_bytes > 0 && queued > limit.hard_bytes;
+            let over_hard = peer.over_hard_limit || (hard_bytes > 0 && queued > hard_bytes);
             let over_soft = limit.soft_bytes > 0 && queued > limit.soft_bytes;
             if !over_soft {
                 peer.soft_limit_since_ms = None;
@@ -252,7 +277,9 @@ impl Replication {
 
     /// Queues bytes to a replica connection, counting them for the output buffer limit.
     pub fn send_to_peer(&mut self, node: NodeId, link: LinkId, out: PeerOut) {
-        let Some(peer) = self.peers.get(&node) else {
+        let hard_bytes = self.hard_limit_bytes();
+        let applies = self.output_limit_applies(node);
+        let Some(peer) = self.peers.get_mut(&node) else {
             return;
         };
         if peer.link != link {
@@ -260,6 +287,18 @@ impl Replication {
             return;
         }
         if let PeerOut::Bytes(b) = &out {
+            // As Redis checks a replica's limit when the stream is appended: bytes that would
+            // take the queue past the hard limit are not queued, the connection ends at once,
+            // and the replica sees no part of them (it resumes from before them).
+            if peer.over_hard_limit {
+                return;
+            }
+            let queued = peer.queued_bytes.pending() + b.len() as u64;
+            if applies && hard_bytes > 0 && queued > hard_bytes {
+                peer.over_hard_limit = true;
+                peer.handle.kill();
+                return;
+            }
             peer.queued_bytes.enqueued(b.len() as u64);
         }
         // A closed receiver means the task is ending; its exit reports the close.
@@ -488,6 +527,8 @@ pub async fn attach_replica(
                 legacy_sync: start.legacy,
                 queued_bytes: queued.clone(),
                 soft_limit_since_ms: None,
+                over_hard_limit: false,
+                handle: client.handle.clone(),
             },
         );
         tracing::info!(
@@ -746,16 +787,16 @@ pub fn enforce_output_limits(
     now_ms: u64,
 ) {
     for (node, link) in store.repl.over_output_limit(now_ms) {
-        store.repl.send_to_peer(node, link, PeerOut::Close);
+        // Ended at once, without what is queued (as Redis frees such a client); the core's
+        // `Closed` effect below only confirms it.
+        if let Some(peer) = store.repl.peers.get(&node) {
+            peer.handle.kill();
+        }
         let cfg = store.repl.cfg.clone();
-        let effects = store.repl.node.handle_from_replica(
-            node,
-            link,
-            verdis_core::repl::ToMaster::Closed,
-            now_ms,
-            &cfg,
-            &mut OsIds,
-        );
+        let effects = store
+            .repl
+            .node
+            .handle_output_limit(node, link, now_ms, &cfg, &mut OsIds);
         store.repl_step(
             shared,
             trace::TraceInput::OutputLimit {

@@ -68,6 +68,18 @@ pub struct ReplicaEntry {
     pub psync_from: Option<u64>,
 }
 
+impl ReplicaEntry {
+    /// Whether `client-output-buffer-limit replica` may drop this replica: it streams and is
+    /// past its initial sync. A replica served a snapshot is exempt until its first ACK, while
+    /// it receives and then loads the snapshot: the stream that queues behind a long transfer
+    /// or load is what sends Redis 7.0 replicas into an endless full-sync loop (dropped at the
+    /// limit, they sync in full again, and the stream queues again).
+    pub fn output_limit_applies(&self) -> bool {
+        let initial_sync = self.served == Some(SyncKind::Full) && !self.has_acked;
+        self.state == ReplicaState::Online && !initial_sync
+    }
+}
+
 /// The replicas of one node, sorted by node id (deterministic iteration for the model).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReplicaTable {

@@ -684,6 +684,34 @@ impl ReplNode {
         }
     }
 
+    /// The driver found `replica`'s unsent stream past its output-buffer limit. The master
+    /// drops the replica, unless the limit does not apply to it yet
+    /// ([`ReplicaEntry::output_limit_applies`]): the replica is told its connection closed
+    /// (the driver closes it at once, without sending what is queued, as Redis frees such a
+    /// client) and the master forgets it, as if it had closed. Returns no effect when the
+    /// replica stays.
+    pub fn handle_output_limit(
+        &mut self,
+        replica: NodeId,
+        link: LinkId,
+        now_ms: u64,
+        cfg: &ReplConfig,
+        ids: &mut dyn IdSource,
+    ) -> Vec<Effect> {
+        match self.replicas.get(replica) {
+            Some(e) if e.link == link && e.output_limit_applies() => {}
+            // Exempt, or a connection already replaced or gone.
+            _ => return Vec::new(),
+        }
+        let mut out = vec![Effect::ToReplica {
+            replica,
+            link,
+            msg: ToReplica::Closed,
+        }];
+        out.extend(self.handle_from_replica(replica, link, ToMaster::Closed, now_ms, cfg, ids));
+        out
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn serve_psync(
         &mut self,

@@ -1361,3 +1361,59 @@ fn a_handshake_error_keeps_the_history_for_the_next_psync() {
         })
     );
 }
+
+#[test]
+fn the_output_limit_spares_a_replica_until_it_acks_its_snapshot_then_drops_it() {
+    let mut net = pair(ReplConfig::default());
+    let cfg = net.cfg.clone();
+    // Up to the snapshot written to the replica (online on the master), not yet loaded.
+    let online = |net: &Net| {
+        net.nodes[0]
+            .replicas
+            .get(1)
+            .is_some_and(|e| e.state == ReplicaState::Online)
+    };
+    while !online(&net) {
+        assert!(net.step(), "the master never sent its snapshot");
+    }
+    let link = net.nodes[0].replicas.get(1).unwrap().link;
+    assert!(!net.nodes[0].replicas.get(1).unwrap().output_limit_applies());
+    let fx = net.nodes[0].handle_output_limit(1, link, 0, &cfg, &mut Counter(1));
+    assert!(
+        fx.is_empty(),
+        "a replica loading its snapshot was dropped: {fx:?}"
+    );
+    assert!(net.nodes[0].replicas.get(1).is_some());
+    // Loaded and acknowledged: the limit applies; the replica is told and forgotten.
+    net.run();
+    assert!(net.nodes[0].replicas.get(1).unwrap().output_limit_applies());
+    let stale = LinkId {
+        seq: link.seq + 1,
+        ..link
+    };
+    assert!(net.nodes[0]
+        .handle_output_limit(1, stale, 0, &cfg, &mut Counter(1))
+        .is_empty());
+    let fx = net.nodes[0].handle_output_limit(1, link, 0, &cfg, &mut Counter(1));
+    assert!(matches!(
+        fx.first(),
+        Some(Effect::ToReplica {
+            replica: 1,
+            msg: ToReplica::Closed,
+            ..
+        })
+    ));
+    assert!(net.nodes[0].replicas.get(1).is_none());
+    // The replica hears the close and, inside the backlog, resumes partially.
+    net.exec(0, fx);
+    net.run();
+    net.timer(1, ReplTimer::ConnectRetry);
+    net.run();
+    assert_eq!(
+        (
+            net.nodes[0].stats.sync_full,
+            net.nodes[0].stats.sync_partial_ok
+        ),
+        (1, 1)
+    );
+}
