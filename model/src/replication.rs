@@ -139,6 +139,14 @@ pub struct ModelCfg {
     /// RDB drops expired keys without a `DEL`, which the model does not follow).
     #[serde(default)]
     pub expire: bool,
+    /// Output-buffer limits: a replica may stop reading (`Stall`, charged to the fault
+    /// budget: what its master sends it after its PSYNC is held, as TCP holds it for a reader
+    /// that does not read) until it reads again (`Unstall`), and every client write is
+    /// larger than every replica's output-buffer limit (`WriteOverLimit`): the master drops
+    /// the replicas the core lets the limit drop, without sending them the write, and streams
+    /// it to the others (a replica still receiving or loading its snapshot).
+    #[serde(default)]
+    pub obuf: bool,
 }
 
 fn yes() -> bool {
@@ -172,6 +180,7 @@ impl Default for ModelCfg {
             switch_back: false,
             garble: false,
             expire: false,
+            obuf: false,
         }
     }
 }
@@ -214,6 +223,9 @@ impl ModelCfg {
         if self.expire && self.crashes {
             return Err("--expire needs --no-crashes (a master restarted from its RDB drops expired keys without a DEL, which the model does not follow)".to_string());
         }
+        if self.obuf && self.partition {
+            return Err("--obuf does not go with --partition (both hold back deliveries; the model routes neither through the other)".to_string());
+        }
         if self.switch_back && (!self.manual || self.partition) {
             return Err("--switch-back needs --manual and no --partition (it switches back after the manual failover; FAILOVER's handshake is not partitioned in the model)".to_string());
         }
@@ -246,11 +258,13 @@ impl ModelCfg {
                 switch_back: self.switch_back && me == 1,
                 garble: self.garble,
                 expire: self.expire,
+                obuf: self.obuf && me != 0,
             }));
         }
         inner = inner.actor(ReplActor::Client(ClientActor {
             target: Id::from(0),
             writes: self.writes,
+            obuf: self.obuf,
         }));
         ReplModel {
             cfg: self,
@@ -278,6 +292,9 @@ pub enum Msg {
     /// Replica -> master on a replication link: bytes the master cannot parse
     /// ([`ModelCfg::garble`]).
     Garbage(LinkId),
+    /// Client -> node: `SET k<i> v<i>`, a write larger than every replica's output-buffer
+    /// limit ([`ModelCfg::obuf`]).
+    WriteOverLimit(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -310,6 +327,14 @@ pub enum Timer {
     Clock,
     /// A master deletes a key whose TTL passed and propagates `DEL`.
     ActiveExpire,
+    /// Fault: this replica stops reading ([`ModelCfg::obuf`]; the wrapper records it:
+    /// [`ReplState::stalled`]).
+    Stall,
+    /// The replica reads again.
+    Unstall,
+    /// The client sends its next write, past every replica's output-buffer limit
+    /// ([`ModelCfg::obuf`]: instead of `ClientWrite`).
+    ClientWriteOverLimit,
 }
 
 /// A server: the core's state plus the data set the driver keeps.
@@ -385,12 +410,27 @@ pub struct NodeActor {
     pub garble: bool,
     /// See [`ModelCfg::expire`].
     pub expire: bool,
+    /// A replica that may stall ([`ModelCfg::obuf`]).
+    pub obuf: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct ClientActor {
     pub target: Id,
     pub writes: u8,
+    /// Every write is past every output-buffer limit ([`ModelCfg::obuf`]).
+    pub obuf: bool,
+}
+
+impl ClientActor {
+    /// The timer that sends the next write.
+    fn write_timer(&self) -> Timer {
+        if self.obuf {
+            Timer::ClientWriteOverLimit
+        } else {
+            Timer::ClientWrite
+        }
+    }
 }
 
 /// The identity an RDB's aux fields restore: replid and offset, no replid2.
@@ -605,6 +645,11 @@ impl NodeActor {
             o.set_timer(Timer::Partition, model_timeout());
             o.set_timer(Timer::Heal, model_timeout());
         }
+        if self.obuf {
+            // Always armed; the wrapper offers each only when it applies.
+            o.set_timer(Timer::Stall, model_timeout());
+            o.set_timer(Timer::Unstall, model_timeout());
+        }
         o.save(Arc::new(Cached::new(self.storage(&state, incarnation))));
         state
     }
@@ -726,6 +771,47 @@ impl NodeActor {
                     Err(_) => o.send(src, Msg::WriteReply(i, false)),
                 }
             }
+            Msg::WriteOverLimit(i) => {
+                match s
+                    .repl
+                    .handle_write(0, &write_args(i, self.big_write), NOW_MS, cfg)
+                {
+                    Ok(fx) => {
+                        s.data.push(i);
+                        // The write's bytes would take every replica's queue past its limit:
+                        // as the server's driver does, they are not sent to a replica the
+                        // limit applies to, and the core drops that replica.
+                        let over: Vec<(NodeId, LinkId)> = s
+                            .repl
+                            .replicas
+                            .iter()
+                            .filter(|e| e.output_limit_applies())
+                            .map(|e| (e.node, e.link))
+                            .collect();
+                        let fx = fx
+                            .into_iter()
+                            .filter(|e| {
+                                !matches!(e, Effect::ToReplica { replica, link, .. }
+                                    if over.contains(&(*replica, *link)))
+                            })
+                            .collect();
+                        self.exec(s, fx, None, o);
+                        for (replica, link) in over {
+                            let mut ids = ModelIds {
+                                me: self.me,
+                                incarnation,
+                                minted: &mut s.minted,
+                            };
+                            let fx = s
+                                .repl
+                                .handle_output_limit(replica, link, NOW_MS, cfg, &mut ids);
+                            self.exec(s, fx, None, o);
+                        }
+                        o.send(src, Msg::WriteReply(i, true));
+                    }
+                    Err(_) => o.send(src, Msg::WriteReply(i, false)),
+                }
+            }
             Msg::Garbage(link) => {
                 // The driver cannot parse what the replica sent: it closes the connection, as
                 // if the replica had (the core hears `Closed`), and the replica sees it close.
@@ -783,7 +869,8 @@ impl NodeActor {
                 o.set_timer(timer, model_timeout());
             }
             // The wrapper records the end of the partition; the replica's next retry connects.
-            Timer::Heal => o.set_timer(Timer::Heal, model_timeout()),
+            // It records a stall and its end too: deliveries to a stalled replica wait.
+            Timer::Heal | Timer::Stall | Timer::Unstall => o.set_timer(timer, model_timeout()),
             Timer::GarbleStream => {
                 if let Some(l) = s.repl.link().filter(|l| l.phase == LinkPhase::Streaming) {
                     let link = l.link;
@@ -881,7 +968,7 @@ impl NodeActor {
                 }
                 self.exec(s, fx, None, o);
             }
-            Timer::ClientWrite => {}
+            Timer::ClientWrite | Timer::ClientWriteOverLimit => {}
         }
     }
 }
@@ -898,7 +985,7 @@ impl Actor for ReplActor {
             ReplActor::Node(n) => ActorState::Node(Cached::new(n.start(storage, o))),
             ReplActor::Client(c) => {
                 if c.writes > 0 {
-                    o.set_timer(Timer::ClientWrite, model_timeout());
+                    o.set_timer(c.write_timer(), model_timeout());
                 }
                 ActorState::Client(ClientState { next: 1, acked: 0 })
             }
@@ -937,12 +1024,21 @@ impl Actor for ReplActor {
                     *state.to_mut() = ActorState::Node(Cached::new(next));
                 }
             }
-            (ReplActor::Client(c), ActorState::Client(cs)) if *timer == Timer::ClientWrite => {
+            (ReplActor::Client(c), ActorState::Client(cs))
+                if matches!(timer, Timer::ClientWrite | Timer::ClientWriteOverLimit) =>
+            {
                 let mut next = cs.clone();
-                o.send(c.target, Msg::Write(next.next));
+                o.send(
+                    c.target,
+                    if *timer == Timer::ClientWrite {
+                        Msg::Write(next.next)
+                    } else {
+                        Msg::WriteOverLimit(next.next)
+                    },
+                );
                 next.next += 1;
                 if next.next <= c.writes {
-                    o.set_timer(Timer::ClientWrite, model_timeout());
+                    o.set_timer(*timer, model_timeout());
                 }
                 *state.to_mut() = ActorState::Client(next);
             }
@@ -993,6 +1089,8 @@ pub struct ReplState {
     pub isolated: u8,
     /// Time has passed the TTLs set so far ([`ModelCfg::expire`]).
     pub ttl_passed: bool,
+    /// Bit i: replica i stopped reading ([`ModelCfg::obuf`]).
+    pub stalled: u8,
 }
 
 pub const EV_PARTIAL_AFTER_RECONNECT: u8 = 1;
@@ -1025,7 +1123,11 @@ pub fn is_fault(action: &InnerAction) -> bool {
         ActorModelAction::Crash(_)
             | ActorModelAction::Timeout(
                 _,
-                Timer::CutLink | Timer::Partition | Timer::GarbleStream | Timer::GarbleToMaster
+                Timer::CutLink
+                    | Timer::Partition
+                    | Timer::GarbleStream
+                    | Timer::GarbleToMaster
+                    | Timer::Stall
             )
     ) || is_timeout_fault(action)
 }
@@ -1305,6 +1407,7 @@ impl Model for ReplModel {
                 last_timer: None,
                 isolated: 0,
                 ttl_passed: false,
+                stalled: 0,
             })
             .collect()
     }
@@ -1429,6 +1532,14 @@ impl ReplModel {
                                 .node(s, usize::from(*id))
                                 .is_some_and(|n| n.repl.link().is_some())
                     }
+                    // A replica stops reading (once at a time).
+                    ActorModelAction::Timeout(id, Timer::Stall) => {
+                        s.faults_left > 0
+                            && s.stalled & (1 << usize::from(*id)) == 0
+                            && self
+                                .node(s, usize::from(*id))
+                                .is_some_and(|n| n.repl.link().is_some())
+                    }
                     a if is_timeout_fault(a) => self.cfg.timeouts && s.faults_left > 0,
                     a if is_fault(a) => s.faults_left > 0,
                     ActorModelAction::Timeout(_, Timer::Repl(ReplTimer::MasterPing)) => {
@@ -1441,6 +1552,28 @@ impl ReplModel {
                     }
                     ActorModelAction::Timeout(id, Timer::Heal) => {
                         s.isolated & (1 << usize::from(*id)) != 0
+                    }
+                    // It reads again.
+                    ActorModelAction::Timeout(id, Timer::Unstall) => {
+                        s.stalled & (1 << usize::from(*id)) != 0
+                    }
+                    // What a master sends a stalled replica after its PSYNC waits (the
+                    // handshake's replies came before it stopped reading).
+                    ActorModelAction::Deliver {
+                        dst,
+                        msg: Msg::ToReplica(..) | Msg::Rdb(..),
+                        ..
+                    } if s.stalled & (1 << usize::from(*dst)) != 0 => {
+                        !self.node(s, usize::from(*dst)).is_some_and(|n| {
+                            n.repl.link().is_some_and(|l| {
+                                matches!(
+                                    l.phase,
+                                    LinkPhase::AwaitPsyncReply
+                                        | LinkPhase::Transfer { .. }
+                                        | LinkPhase::Streaming
+                                )
+                            })
+                        })
                     }
                     // Time passes once, after a TTL was set; then masters delete what expired.
                     ActorModelAction::Timeout(_, Timer::Clock) => {
@@ -1484,7 +1617,10 @@ impl ReplModel {
             // only the wrapper's `isolated` (stateright calls the actor's firing a no-op).
             None if matches!(
                 action,
-                ActorModelAction::Timeout(_, Timer::Partition | Timer::Heal | Timer::Clock)
+                ActorModelAction::Timeout(
+                    _,
+                    Timer::Partition | Timer::Heal | Timer::Clock | Timer::Stall | Timer::Unstall
+                )
             ) =>
             {
                 last.sys.clone()
@@ -1494,7 +1630,8 @@ impl ReplModel {
         if is_fault(&action)
             && !matches!(
                 action,
-                ActorModelAction::Crash(_) | ActorModelAction::Timeout(_, Timer::Partition)
+                ActorModelAction::Crash(_)
+                    | ActorModelAction::Timeout(_, Timer::Partition | Timer::Stall)
             )
             && sys.actor_states == last.sys.actor_states
             && sys.network == last.sys.network
@@ -1513,6 +1650,7 @@ impl ReplModel {
             last_timer: last.last_timer,
             isolated: last.isolated,
             ttl_passed: last.ttl_passed,
+            stalled: last.stalled,
         };
         match action {
             ActorModelAction::Crash(id) => self.reset_connections(last, usize::from(id), &mut next),
@@ -1521,6 +1659,10 @@ impl ReplModel {
             }
             ActorModelAction::Timeout(id, Timer::Heal) => next.isolated &= !(1 << usize::from(id)),
             ActorModelAction::Timeout(_, Timer::Clock) => next.ttl_passed = true,
+            ActorModelAction::Timeout(id, Timer::Stall) => next.stalled |= 1 << usize::from(id),
+            ActorModelAction::Timeout(id, Timer::Unstall) => {
+                next.stalled &= !(1 << usize::from(id))
+            }
             _ => {}
         }
         if is_fault(&action) {
@@ -1582,6 +1724,7 @@ pub fn format_msg(msg: &Msg) -> String {
         Msg::Rdb(l, d) => format!("{} RDB {:?}", link(l), d),
         Msg::Garbage(l) => format!("{} malformed bytes", link(l)),
         Msg::Write(i) => format!("SET k{i} v{i}"),
+        Msg::WriteOverLimit(i) => format!("SET k{i} v{i}, past every output-buffer limit"),
         Msg::WriteReply(i, ok) => {
             format!("reply to write {i}: {}", if *ok { "+OK" } else { "error" })
         }

@@ -3,7 +3,7 @@
 
 use verdis_model::replication::ModelCfg;
 use verdis_model::report::observe;
-use verdis_model::settled::{replay_base, trace_of, EnvStep, SettledRun};
+use verdis_model::settled::{obuf_base, replay_base, trace_of, EnvStep, SettledRun};
 
 fn manual_cfg(partition: bool) -> ModelCfg {
     ModelCfg {
@@ -217,5 +217,56 @@ fn a_partitioned_replica_hides_an_expired_key_until_the_masters_del_arrives() {
         let o = observe(&healed.model, s);
         assert_eq!(o[1].master_repl_offset, 52 + 47 + 21, "{o:?}");
         assert_eq!((o[0].sync_full, o[0].sync_partial_ok), (2, 1), "{o:?}");
+    }
+}
+
+#[test]
+fn the_output_limit_drops_streaming_replicas_and_spares_one_loading_its_snapshot() {
+    let cfg = ModelCfg {
+        replicas: 2,
+        ..obuf_base()
+    };
+    let sync_full = |run: &SettledRun| -> Vec<u64> {
+        run.states
+            .iter()
+            .map(|s| observe(&run.model, s)[0].sync_full)
+            .collect()
+    };
+    // Both replicas stream: the write past the limit drops both; each resyncs in full (the
+    // write is larger than the backlog). 2 first syncs, node 1's restart, 2 drops.
+    let both = run(
+        &cfg,
+        &[
+            EnvStep::Crash { node: 1 },
+            EnvStep::Restart { node: 1 },
+            EnvStep::WriteOverLimit { id: 1 },
+        ],
+    );
+    assert_eq!(sync_full(&both), vec![5]);
+    // Node 1 stopped reading before its restart: its snapshot waits unread when the write
+    // comes, so the limit spares it; node 2 is dropped and syncs again.
+    let steps = [
+        EnvStep::Stall { replica: 1 },
+        EnvStep::Crash { node: 1 },
+        EnvStep::Restart { node: 1 },
+        EnvStep::WriteOverLimit { id: 1 },
+    ];
+    let held = run(&cfg, &steps);
+    assert_eq!(sync_full(&held), vec![4]);
+    for s in &held.states {
+        let o = observe(&held.model, s);
+        assert_eq!(o[1].link_status.as_deref(), Some("down"), "{o:?}");
+        assert_eq!(o[2].link_status.as_deref(), Some("up"), "{o:?}");
+    }
+    // Reading again, node 1 loads the snapshot and streams the write: no second full sync.
+    let mut all = steps.to_vec();
+    all.push(EnvStep::Unstall { replica: 1 });
+    let done = run(&cfg, &all);
+    assert_eq!(sync_full(&done), vec![4]);
+    for s in &done.states {
+        let o = observe(&done.model, s);
+        assert_eq!(o[1].link_status.as_deref(), Some("up"), "{o:?}");
+        assert_eq!(o[1].master_repl_offset, o[0].master_repl_offset, "{o:?}");
+        assert!(o[1].dataset.contains(&1), "{o:?}");
     }
 }

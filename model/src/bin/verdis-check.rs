@@ -175,6 +175,11 @@ struct Opts {
     /// it with a DEL into the stream, every node hides it); use with --no-crashes.
     #[arg(long)]
     expire: bool,
+    /// Output-buffer limits: a replica may stop reading and read again (charged to the fault
+    /// budget), and a client write may be past every replica's output-buffer limit; not
+    /// with --partition.
+    #[arg(long)]
+    obuf: bool,
     /// Plant a known bug (the check must then fail).
     #[arg(long, value_enum)]
     bug: Option<Bug>,
@@ -221,6 +226,7 @@ impl Opts {
             switch_back: self.switch_back,
             garble: self.garble,
             expire: self.expire,
+            obuf: self.obuf,
             // `main` has refused a bug of the other model.
             bug: self.bug.and_then(|b| match b {
                 Bug::NeverRetry => Some(PlantedBug::ReplicaNeverRetries),
