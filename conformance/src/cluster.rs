@@ -250,6 +250,14 @@ impl Cluster {
         self.nodes[node].proxy.refuse(on);
     }
 
+    /// Node `node` stops reading its replication links (or reads again): every proxy holds
+    /// (or releases) what masters send it after its PSYNC.
+    pub fn stall(&self, node: usize, on: bool) {
+        for n in &self.nodes {
+            n.proxy.stall(node, on);
+        }
+    }
+
     pub fn is_up(&self, i: usize) -> bool {
         self.nodes[i].child.is_some()
     }

@@ -12,6 +12,11 @@
 //! ([`Proxy::block`]: open ones are cut, new ones are closed as soon as the handshake names
 //! `n`, before anything past the first PING reaches the master), and `n`'s own proxy refuses
 //! every connection ([`Proxy::refuse`]).
+//!
+//! A stalled node `n` ([`Proxy::stall`]) is a replica that stopped reading: on its links, what
+//! the master sends after the replica's `PSYNC` is held by the proxy (the handshake's replies
+//! came before, as they did for a replica that read them), a close from the master included,
+//! and delivered in order once the stall ends.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -29,6 +34,18 @@ struct Link {
     done: Arc<AtomicBool>,
 }
 
+/// Whether the master's bytes toward a link's replica are held now: its node is stalled and
+/// its `PSYNC` went by.
+fn holding(st: &State, from: &AtomicI64, psync_sent: &AtomicBool) -> bool {
+    let node = from.load(Ordering::SeqCst);
+    psync_sent.load(Ordering::SeqCst)
+        && node >= 0
+        && st
+            .stalled
+            .lock()
+            .is_ok_and(|s| s.contains(&(node as usize)))
+}
+
 struct State {
     stop: AtomicBool,
     links: Mutex<Vec<Link>>,
@@ -38,6 +55,8 @@ struct State {
     blocked: Mutex<HashSet<usize>>,
     /// Close every new connection at once (this proxy's node is partitioned away).
     refuse: AtomicBool,
+    /// Nodes that stopped reading: the master's bytes after their PSYNC are held.
+    stalled: Mutex<HashSet<usize>>,
 }
 
 pub struct Proxy {
@@ -58,6 +77,7 @@ impl Proxy {
             nodes: Mutex::new(nodes),
             blocked: Mutex::new(HashSet::new()),
             refuse: AtomicBool::new(false),
+            stalled: Mutex::new(HashSet::new()),
         });
         let st = state.clone();
         let accept = std::thread::spawn(move || {
@@ -88,6 +108,7 @@ impl Proxy {
                 };
                 let from = Arc::new(AtomicI64::new(-1));
                 let done = Arc::new(AtomicBool::new(false));
+                let psync_sent = Arc::new(AtomicBool::new(false));
                 if let Ok(mut links) = st.links.lock() {
                     links.retain(|l| !l.done.load(Ordering::SeqCst));
                     links.push(Link {
@@ -98,25 +119,47 @@ impl Proxy {
                     });
                 }
                 let (st1, from1, done1) = (st.clone(), from.clone(), done.clone());
+                let psync1 = psync_sent.clone();
                 std::thread::spawn(move || {
                     let mut head = Vec::new();
-                    pump(client, s2, &st1, &done1, |bytes| {
-                        if from1.load(Ordering::SeqCst) < 0 && head.len() < 4096 {
-                            head.extend_from_slice(bytes);
-                            let node = listening_port(&head).and_then(|p| {
-                                st1.nodes.lock().ok().and_then(|m| m.get(&p).copied())
-                            });
-                            if let Some(node) = node {
-                                from1.store(node as i64, Ordering::SeqCst);
-                                let blocked = st1.blocked.lock().is_ok_and(|b| b.contains(&node));
-                                return !blocked;
+                    // The last bytes seen, so a PSYNC split across reads is still found.
+                    let mut tail: Vec<u8> = Vec::new();
+                    pump(
+                        client,
+                        s2,
+                        &st1,
+                        &done1,
+                        || false,
+                        |bytes| {
+                            if !psync1.load(Ordering::SeqCst) {
+                                tail.extend_from_slice(bytes);
+                                if contains_psync(&tail) {
+                                    psync1.store(true, Ordering::SeqCst);
+                                }
+                                let keep = tail.len().saturating_sub(16);
+                                tail.drain(..keep);
                             }
-                        }
-                        true
-                    })
+                            if from1.load(Ordering::SeqCst) < 0 && head.len() < 4096 {
+                                head.extend_from_slice(bytes);
+                                let node = listening_port(&head).and_then(|p| {
+                                    st1.nodes.lock().ok().and_then(|m| m.get(&p).copied())
+                                });
+                                if let Some(node) = node {
+                                    from1.store(node as i64, Ordering::SeqCst);
+                                    let blocked =
+                                        st1.blocked.lock().is_ok_and(|b| b.contains(&node));
+                                    return !blocked;
+                                }
+                            }
+                            true
+                        },
+                    )
                 });
                 let (st2, done2) = (st.clone(), done.clone());
-                std::thread::spawn(move || pump(server, c2, &st2, &done2, |_| true));
+                std::thread::spawn(move || {
+                    let hold = || holding(&st2, &from, &psync_sent);
+                    pump(server, c2, &st2, &done2, hold, |_| true)
+                });
             }
         });
         Ok(Proxy {
@@ -150,6 +193,18 @@ impl Proxy {
         }
         if on {
             self.cut(node);
+        }
+    }
+
+    /// Stalls (or releases) `node`'s links: while stalled, what the master sends after the
+    /// replica's PSYNC is held, and it is delivered in order on release.
+    pub fn stall(&self, node: usize, on: bool) {
+        if let Ok(mut s) = self.state.stalled.lock() {
+            if on {
+                s.insert(node);
+            } else {
+                s.remove(&node);
+            }
         }
     }
 
@@ -217,19 +272,40 @@ impl Drop for Proxy {
 }
 
 /// Copies `from` to `to` until either side closes, the proxy stops or `seen` (shown each
-/// chunk before it is forwarded) says no; then closes both.
+/// chunk before it is forwarded) says no; then closes both. While `hold` says so, what is read
+/// is kept instead of forwarded, and a close from `from` waits behind it, until `hold` ends
+/// (or the link is cut).
 fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
     st: &State,
     done: &AtomicBool,
+    hold: impl Fn() -> bool,
     mut seen: impl FnMut(&[u8]) -> bool,
 ) {
     let mut buf = [0u8; 65536];
-    let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut held: Vec<u8> = Vec::new();
+    let mut closed = false;
+    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
     while !st.stop.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
+        if !held.is_empty() && !hold() {
+            if to.write_all(&held).is_err() {
+                break;
+            }
+            held.clear();
+        }
+        if closed {
+            if held.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         let n = match from.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => {
+                closed = true;
+                continue;
+            }
             Ok(n) => n,
             Err(e)
                 if matches!(
@@ -239,15 +315,32 @@ fn pump(
             {
                 continue
             }
-            Err(_) => break,
+            Err(_) => {
+                closed = true;
+                continue;
+            }
         };
-        if !seen(&buf[..n]) || to.write_all(&buf[..n]).is_err() {
+        if !seen(&buf[..n]) {
+            break;
+        }
+        if hold() {
+            held.extend_from_slice(&buf[..n]);
+        } else if to.write_all(&buf[..n]).is_err() {
             break;
         }
     }
     done.store(true, Ordering::SeqCst);
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
+}
+
+/// Whether bytes from a replica carry its `PSYNC` command (the bulk string `$5 PSYNC`, not
+/// the `psync2` of `REPLCONF capa`).
+fn contains_psync(bytes: &[u8]) -> bool {
+    const CMD: &[u8] = b"$5\r\npsync\r\n";
+    bytes
+        .windows(CMD.len())
+        .any(|w| w.eq_ignore_ascii_case(CMD))
 }
 
 /// The port of a `REPLCONF listening-port <port>` in the first bytes of a connection.
@@ -274,5 +367,16 @@ mod tests {
         assert_eq!(listening_port(hs), Some(7001));
         assert_eq!(listening_port(&hs[..hs.len() - 3]), None);
         assert_eq!(listening_port(b"garbage"), None);
+    }
+
+    #[test]
+    fn finds_the_psync_command_not_the_psync2_capability() {
+        use super::contains_psync;
+        assert!(!contains_psync(
+            b"*5\r\n$8\r\nREPLCONF\r\n$4\r\ncapa\r\n$3\r\neof\r\n$4\r\ncapa\r\n$6\r\npsync2\r\n"
+        ));
+        assert!(contains_psync(
+            b"*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n"
+        ));
     }
 }

@@ -148,28 +148,23 @@ fn drive(
     ttl_set_at: &mut Option<Instant>,
 ) -> Result<(), String> {
     match step {
-        EnvStep::Write { id } => {
-            let args = verdis_model::replication::write_args(id, cfg.big_write);
-            let args: Vec<String> = args
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-            let ok = matches!(cluster.cmd(0, &argv), Ok(Frame::Simple(_)));
-            // The model's client records +OK per write id.
-            let acked: Vec<bool> = model
-                .projections()
-                .iter()
-                .map(|p| p.acked & (1 << id) != 0)
-                .collect();
-            if !acked.contains(&ok) {
-                return Err(format!(
-                    "the write was answered {}, the model says {}",
-                    if ok { "+OK" } else { "with an error" },
-                    if ok { "error" } else { "+OK" }
-                ));
-            }
+        EnvStep::Write { id } => client_write(cluster, model, id, cfg)?,
+        EnvStep::WriteOverLimit { id } => {
+            // The smallest hard limit for replicas: both servers raise it to the backlog's
+            // size, which the write (`big_write`) is larger than; the default comes back
+            // right after the write.
+            let set = |limit: &str| {
+                cluster
+                    .cmd(0, &["CONFIG", "SET", "client-output-buffer-limit", limit])
+                    .and_then(|r| expect_ok(r, "CONFIG SET client-output-buffer-limit"))
+            };
+            set("replica 1 0 0")?;
+            let wrote = client_write(cluster, model, id, cfg);
+            set(REPLICA_OBUF_DEFAULT)?;
+            wrote?
         }
+        EnvStep::Stall { replica } => cluster.stall(replica, true),
+        EnvStep::Unstall { replica } => cluster.stall(replica, false),
         EnvStep::Cut { replica } => {
             for n in &cluster.nodes {
                 n.proxy.cut(replica);
@@ -254,6 +249,39 @@ fn drive(
             bytes.extend_from_slice(GARBAGE);
             inject(cluster, replica, false, &bytes)?
         }
+    }
+    Ok(())
+}
+
+/// `client-output-buffer-limit replica` as both servers start with.
+const REPLICA_OBUF_DEFAULT: &str = "replica 268435456 67108864 60";
+
+/// `SET k<id> v<id>` on node 0; its reply must be the one the model's client got.
+fn client_write(
+    cluster: &Cluster,
+    model: &SettledRun,
+    id: u8,
+    cfg: &verdis_model::replication::ModelCfg,
+) -> Result<(), String> {
+    let args = verdis_model::replication::write_args(id, cfg.big_write);
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ok = matches!(cluster.cmd(0, &argv), Ok(Frame::Simple(_)));
+    // The model's client records +OK per write id.
+    let acked: Vec<bool> = model
+        .projections()
+        .iter()
+        .map(|p| p.acked & (1 << id) != 0)
+        .collect();
+    if !acked.contains(&ok) {
+        return Err(format!(
+            "the write was answered {}, the model says {}",
+            if ok { "+OK" } else { "with an error" },
+            if ok { "error" } else { "+OK" }
+        ));
     }
     Ok(())
 }
