@@ -758,60 +758,8 @@ impl NodeActor {
                 };
                 self.exec(s, fx, Some(&snapshot), o);
             }
-            Msg::Write(i) => {
-                match s
-                    .repl
-                    .handle_write(0, &write_args(i, self.big_write), NOW_MS, cfg)
-                {
-                    Ok(fx) => {
-                        s.data.push(i);
-                        self.exec(s, fx, None, o);
-                        o.send(src, Msg::WriteReply(i, true));
-                    }
-                    Err(_) => o.send(src, Msg::WriteReply(i, false)),
-                }
-            }
-            Msg::WriteOverLimit(i) => {
-                match s
-                    .repl
-                    .handle_write(0, &write_args(i, self.big_write), NOW_MS, cfg)
-                {
-                    Ok(fx) => {
-                        s.data.push(i);
-                        // The write's bytes would take every replica's queue past its limit:
-                        // as the server's driver does, they are not sent to a replica the
-                        // limit applies to, and the core drops that replica.
-                        let over: Vec<(NodeId, LinkId)> = s
-                            .repl
-                            .replicas
-                            .iter()
-                            .filter(|e| e.output_limit_applies())
-                            .map(|e| (e.node, e.link))
-                            .collect();
-                        let fx = fx
-                            .into_iter()
-                            .filter(|e| {
-                                !matches!(e, Effect::ToReplica { replica, link, .. }
-                                    if over.contains(&(*replica, *link)))
-                            })
-                            .collect();
-                        self.exec(s, fx, None, o);
-                        for (replica, link) in over {
-                            let mut ids = ModelIds {
-                                me: self.me,
-                                incarnation,
-                                minted: &mut s.minted,
-                            };
-                            let fx = s
-                                .repl
-                                .handle_output_limit(replica, link, NOW_MS, cfg, &mut ids);
-                            self.exec(s, fx, None, o);
-                        }
-                        o.send(src, Msg::WriteReply(i, true));
-                    }
-                    Err(_) => o.send(src, Msg::WriteReply(i, false)),
-                }
-            }
+            Msg::Write(i) => self.client_write(s, src, i, false, o),
+            Msg::WriteOverLimit(i) => self.client_write(s, src, i, true, o),
             Msg::Garbage(link) => {
                 // The driver cannot parse what the replica sent: it closes the connection, as
                 // if the replica had (the core hears `Closed`), and the replica sees it close.
@@ -838,6 +786,58 @@ impl NodeActor {
             // Not addressed to servers.
             Msg::WriteReply(..) => {}
         }
+    }
+
+    /// The client's write `i`; `over_limit`: its bytes would take every replica's queue past
+    /// its output-buffer limit ([`ModelCfg::obuf`]). As the server's driver does, they are then
+    /// not sent to a replica the limit applies to, and the core drops that replica.
+    fn client_write(
+        &self,
+        s: &mut NodeState,
+        src: Id,
+        i: u8,
+        over_limit: bool,
+        o: &mut Out<ReplActor>,
+    ) {
+        let cfg = &self.repl;
+        let fx = match s
+            .repl
+            .handle_write(0, &write_args(i, self.big_write), NOW_MS, cfg)
+        {
+            Ok(fx) => fx,
+            Err(_) => return o.send(src, Msg::WriteReply(i, false)),
+        };
+        s.data.push(i);
+        let over: Vec<(NodeId, LinkId)> = if over_limit {
+            s.repl
+                .replicas
+                .iter()
+                .filter(|e| e.output_limit_applies())
+                .map(|e| (e.node, e.link))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let fx = fx
+            .into_iter()
+            .filter(|e| {
+                !matches!(e, Effect::ToReplica { replica, link, .. }
+                    if over.contains(&(*replica, *link)))
+            })
+            .collect();
+        self.exec(s, fx, None, o);
+        for (replica, link) in over {
+            let mut ids = ModelIds {
+                me: self.me,
+                incarnation: s.repl.incarnation,
+                minted: &mut s.minted,
+            };
+            let fx = s
+                .repl
+                .handle_output_limit(replica, link, NOW_MS, cfg, &mut ids);
+            self.exec(s, fx, None, o);
+        }
+        o.send(src, Msg::WriteReply(i, true));
     }
 
     fn on_timeout(&self, s: &mut NodeState, timer: Timer, o: &mut Out<ReplActor>) {
