@@ -182,11 +182,8 @@ impl Replication {
 
     /// Whether the core lets the output-buffer limit drop this replica (streaming and past
     /// its initial sync: [`verdis_core::repl::ReplicaEntry::output_limit_applies`]).
-    fn output_limit_applies(&self, node: NodeId) -> bool {
-        self.node
-            .replicas
-            .get(node)
-            .is_some_and(|e| e.output_limit_applies())
+    fn output_limit_applies(replicas: &verdis_core::repl::ReplicaTable, node: NodeId) -> bool {
+        replicas.get(node).is_some_and(|e| e.output_limit_applies())
     }
 
     /// Applies client-output-buffer-limit to the replicas it applies to (the core decides:
@@ -198,13 +195,9 @@ impl Replication {
         let limit = self.obuf_limit;
         let hard_bytes = self.hard_limit_bytes();
         let mut out = Vec::new();
+        let replicas = &self.node.replicas;
         for (id, peer) in self.peers.iter_mut() {
-            let applies = self
-                .node
-                .replicas
-                .get(*id)
-                .is_some_and(|e| e.output_limit_applies());
-            if !applies {
+            if !Self::output_limit_applies(replicas, *id) {
                 peer.soft_limit_since_ms = None;
                 continue;
             }
@@ -278,7 +271,7 @@ impl Replication {
     /// Queues bytes to a replica connection, counting them for the output buffer limit.
     pub fn send_to_peer(&mut self, node: NodeId, link: LinkId, out: PeerOut) {
         let hard_bytes = self.hard_limit_bytes();
-        let applies = self.output_limit_applies(node);
+        let applies = Self::output_limit_applies(&self.node.replicas, node);
         let Some(peer) = self.peers.get_mut(&node) else {
             return;
         };
