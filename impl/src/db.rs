@@ -3,9 +3,11 @@
 //!
 //! Each [`Db`] is split into [`SHARDS_PER_DB`] shards by a hash of the key, and each shard
 //! keeps two tables, as Redis does: `dict` (key -> value) and `expires` (key -> absolute unix
-//! time in ms) for keys with a TTL. Both are insertion-ordered hash maps (indexmap), which
-//! gives O(1) random sampling (RANDOMKEY, the active expiry cycle) and a SCAN cursor over
-//! positions; see [`Db::scan`] for why that cursor keeps SCAN's guarantee.
+//! time in ms) for keys with a TTL. Both are [`KeyTable`]s: hash tables whose entries keep
+//! positions, which gives O(1) random sampling (RANDOMKEY, the active expiry cycle) and a SCAN
+//! cursor over positions; see [`Db::scan`] for why that cursor keeps SCAN's guarantee. A key
+//! is hashed once per operation ([`hash_key`]): the top bits of the hash pick the shard, the
+//! low bits the slot in the shard's tables.
 //!
 //! Shards are the unit of copy-on-write: a shard sits behind an `Arc`, a snapshot of the
 //! whole data set ([`Keyspace::snapshot`]) clones the `Arc`s only, and the first write to a
@@ -23,12 +25,11 @@
 //! cannot be forgotten by a command.
 
 use crate::sbytes::SBytes;
+use crate::table::{hash_key, prefetch_line, KeyTable};
 use bytes::Bytes;
-use indexmap::IndexMap;
 use rand::Rng;
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Requests whose keys [`Db::prefetch`] looks up at a time, ahead of running them: enough
 /// to overlap many lookups, few enough that their entries are still cached when they run.
@@ -37,33 +38,11 @@ pub const PREFETCH_WINDOW: usize = 32;
 /// Shards per database (a power of two).
 pub const SHARDS_PER_DB: usize = 256;
 
-/// The hasher of the keyspace tables: ahash with per-process random seeds, and no state in
-/// each table (the tables are many: one pair per shard).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KeyHasher;
-
-static TABLE_SEEDS: OnceLock<ahash::RandomState> = OnceLock::new();
-static SHARD_SEEDS: OnceLock<ahash::RandomState> = OnceLock::new();
-
-impl BuildHasher for KeyHasher {
-    type Hasher = ahash::AHasher;
-    fn build_hasher(&self) -> ahash::AHasher {
-        TABLE_SEEDS
-            .get_or_init(ahash::RandomState::new)
-            .build_hasher()
-    }
+/// The shard of a key, from the top bits of its hash (the tables inside a shard probe with
+/// the low bits, so the keys of one shard still spread over a whole table).
+fn shard_index(hash: u64) -> usize {
+    (hash >> 56) as usize & (SHARDS_PER_DB - 1)
 }
-
-/// The shard a key lives in. Seeded independently of the tables' hash, so the keys of one
-/// shard still spread over the whole hash range inside their tables.
-fn shard_of(key: &[u8]) -> usize {
-    let h = SHARD_SEEDS
-        .get_or_init(ahash::RandomState::new)
-        .hash_one(key);
-    (h as usize) & (SHARDS_PER_DB - 1)
-}
-
-pub type Map<K, V> = IndexMap<K, V, KeyHasher>;
 
 /// A stored value. Verdis stores strings today; other types arrive with their own variants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,8 +86,8 @@ pub enum ExpiryPolicy {
 /// One shard of a database.
 #[derive(Clone, Default)]
 pub struct Shard {
-    pub dict: Map<SBytes, Value>,
-    pub expires: Map<SBytes, i64>,
+    pub dict: KeyTable<Value>,
+    pub expires: KeyTable<i64>,
 }
 
 /// One database: [`SHARDS_PER_DB`] copy-on-write shards.
@@ -145,35 +124,56 @@ impl Db {
         self.shards.iter().map(|s| s.expires.len()).sum()
     }
 
-    fn shard(&self, key: &[u8]) -> &Shard {
-        &self.shards[shard_of(key)]
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[shard_index(hash)]
     }
 
-    /// The shard of `key`, for writing: copied first if a snapshot still shares it.
-    fn shard_mut(&mut self, key: &[u8]) -> &mut Shard {
-        Arc::make_mut(&mut self.shards[shard_of(key)])
+    /// The shard of a hash, for writing: copied first if a snapshot still shares it.
+    fn shard_mut(&mut self, hash: u64) -> &mut Shard {
+        Arc::make_mut(&mut self.shards[shard_index(hash)])
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Value> {
-        self.shard(key).dict.get(key)
+        let h = hash_key(key);
+        self.shard(h).dict.get(h, key)
     }
 
-    /// Looks up the key of each request (its first argument) and forgets the answers: a
-    /// prefetch for the next [`PREFETCH_WINDOW`] requests of a pipelined batch. A lookup in a
-    /// table larger than the cache waits for about three dependent memory loads (control
-    /// bytes, index, entry). Between commands those waits come one after another; looked up
-    /// back to back, the lookups of different keys are independent, so the processor overlaps
-    /// their loads, and the commands that follow find their entries in the cache
-    /// (docs/performance.md). The first argument is the key of nearly every data command; for
-    /// the others (`CONFIG GET name`) the lookup is wasted, never wrong: it reads only.
+    /// Prefetches what running the next [`PREFETCH_WINDOW`] requests of a pipelined batch
+    /// will read of the key table, taking each request's first argument as its key: the
+    /// first argument is the key of nearly every data command; for the others (`CONFIG GET
+    /// name`) the prefetch is wasted, never wrong: it reads only.
     ///
-    /// A value stored outside the table (over [`crate::sbytes::INLINE_MAX_BYTES`]) is one more miss, when a
-    /// GET copies it out or a SET frees it (the allocator reads the block's header, just
-    /// before the bytes): its first cache lines are prefetched too.
+    /// A lookup in a table larger than the cache waits on two dependent memory loads (the
+    /// slot, then the entry) and a third for a value stored outside the table (a GET copies
+    /// it, a SET's free reads the allocator's header just before it). Between commands those
+    /// waits come one after another. Here each stage is issued for every key before the next
+    /// stage starts, so the waits of the whole window overlap (docs/performance.md):
+    /// the slots, then the entries (and TTLs), then the values.
     pub fn prefetch<'a>(&self, requests: impl Iterator<Item = &'a [Bytes]>) {
-        for key in requests.filter_map(|args| args.get(1)) {
-            let dict = &self.shard(key).dict;
-            if let Some((_, Value::Str(SBytes::Heap(bytes)))) = dict.get_key_value(&key[..]) {
+        let mut hashes = [0u64; PREFETCH_WINDOW];
+        let mut n = 0;
+        for key in requests
+            .filter_map(|args| args.get(1))
+            .take(PREFETCH_WINDOW)
+        {
+            let h = hash_key(key);
+            let shard = self.shard(h);
+            shard.dict.prefetch_slot(h);
+            if !shard.expires.is_empty() {
+                shard.expires.prefetch_slot(h);
+            }
+            hashes[n] = h;
+            n += 1;
+        }
+        for &h in &hashes[..n] {
+            let shard = self.shard(h);
+            shard.dict.prefetch_entry(h);
+            if !shard.expires.is_empty() {
+                shard.expires.prefetch_entry(h);
+            }
+        }
+        for &h in &hashes[..n] {
+            if let Some(Value::Str(SBytes::Heap(bytes))) = self.shard(h).dict.candidate_value(h) {
                 let at = bytes.as_ptr();
                 prefetch_line(at.wrapping_sub(16));
                 prefetch_line(at);
@@ -185,15 +185,17 @@ impl Db {
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.shard(key).dict.contains_key(key)
+        let h = hash_key(key);
+        self.shard(h).dict.contains_key(h, key)
     }
 
     /// A value to modify in place; None (and no copy) if the key is absent.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        if !self.contains(key) {
+        let h = hash_key(key);
+        if !self.shard(h).dict.contains_key(h, key) {
             return None;
         }
-        self.shard_mut(key).dict.get_mut(key)
+        self.shard_mut(h).dict.get_mut(h, key)
     }
 
     /// Stores a value (a new key or a replacement); the TTL is left as it is.
@@ -204,14 +206,8 @@ impl Db {
     /// Stores a key that must be new (loading a snapshot): one lookup, not two. False, and
     /// nothing changed, if the key exists.
     pub fn insert_new(&mut self, key: &[u8], value: Value) -> bool {
-        let shard = self.shard_mut(key);
-        match shard.dict.entry(SBytes::new(key)) {
-            indexmap::map::Entry::Occupied(_) => false,
-            indexmap::map::Entry::Vacant(v) => {
-                v.insert(value);
-                true
-            }
-        }
+        let h = hash_key(key);
+        self.shard_mut(h).dict.insert_new(h, key, value)
     }
 
     /// Makes room for `keys` more keys, spread evenly over the shards (a snapshot's RESIZEDB).
@@ -224,25 +220,22 @@ impl Db {
 
     /// SET's store: the value, and without `keep_ttl` no TTL; one shard lookup for both.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        let shard = self.shard_mut(key);
-        match shard.dict.get_mut(key) {
-            Some(slot) => *slot = value,
-            None => {
-                shard.dict.insert(SBytes::new(key), value);
-            }
-        }
+        let h = hash_key(key);
+        let shard = self.shard_mut(h);
+        shard.dict.insert(h, key, value);
         if !keep_ttl && !shard.expires.is_empty() {
-            shard.expires.swap_remove(key);
+            shard.expires.swap_remove(h, key);
         }
     }
 
     /// The absolute expiry time of `key` in unix ms, if it has one.
     pub fn expire_at(&self, key: &[u8]) -> Option<i64> {
-        let shard = self.shard(key);
+        let h = hash_key(key);
+        let shard = self.shard(h);
         if shard.expires.is_empty() {
             return None;
         }
-        shard.expires.get(key).copied()
+        shard.expires.get(h, key).copied()
     }
 
     fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
@@ -251,14 +244,10 @@ impl Db {
 
     /// Sets the expiry of an existing key.
     pub fn set_expire(&mut self, key: &[u8], at_ms: i64) {
-        let shard = self.shard_mut(key);
-        debug_assert!(shard.dict.contains_key(key));
-        match shard.expires.get_mut(key) {
-            Some(slot) => *slot = at_ms,
-            None => {
-                shard.expires.insert(SBytes::new(key), at_ms);
-            }
-        }
+        let h = hash_key(key);
+        let shard = self.shard_mut(h);
+        debug_assert!(shard.dict.contains_key(h, key));
+        shard.expires.insert(h, key, at_ms);
     }
 
     /// Removes the TTL of a key; returns whether it had one.
@@ -266,7 +255,8 @@ impl Db {
         if self.expire_at(key).is_none() {
             return false;
         }
-        self.shard_mut(key).expires.swap_remove(key).is_some()
+        let h = hash_key(key);
+        self.shard_mut(h).expires.swap_remove(h, key).is_some()
     }
 
     /// Removes a key and its TTL.
@@ -274,10 +264,11 @@ impl Db {
         if !self.contains(key) {
             return None;
         }
-        let shard = self.shard_mut(key);
-        let v = shard.dict.swap_remove(key)?;
+        let h = hash_key(key);
+        let shard = self.shard_mut(h);
+        let v = shard.dict.swap_remove(h, key)?;
         if !shard.expires.is_empty() {
-            shard.expires.swap_remove(key);
+            shard.expires.swap_remove(h, key);
         }
         Some(v)
     }
@@ -289,7 +280,7 @@ impl Db {
                 let at = if s.expires.is_empty() {
                     None
                 } else {
-                    s.expires.get(k).copied()
+                    s.expires.get(hash_key(k), k).copied()
                 };
                 (k, v, at)
             })
@@ -300,7 +291,7 @@ impl Db {
     /// (0 when done) and the keys at those positions. Shards are visited in order, each from its
     /// last position down to 0.
     ///
-    /// Why downwards: indexmap removes by moving the last entry into the hole. Entries not yet
+    /// Why downwards: a table removes by moving the last entry into the hole. Entries not yet
     /// visited sit at positions below the cursor; only the last entry ever moves, and it moves
     /// down, so an entry not yet visited stays below the cursor and an entry already visited
     /// can at worst be visited twice. That is SCAN's guarantee: every key present for the whole
@@ -804,20 +795,6 @@ fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
     xor_digest(digest, data);
     let h = Sha1::digest(&digest[..]);
     digest.copy_from_slice(&h);
-}
-
-/// Asks the processor to bring the cache line holding `at` into its caches. A hint only: it
-/// reads nothing the program sees and cannot fault, so `at` may be any address.
-#[inline(always)]
-fn prefetch_line(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 reads no memory architecturally and never faults, whatever the
-    // address (it is not dereferenced).
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 #[cfg(test)]

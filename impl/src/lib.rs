@@ -12,7 +12,8 @@
 //! - [`config`]: redis.conf parsing, CONFIG GET/SET/REWRITE; [`glob`]: Redis glob patterns.
 //! - [`rdb`]: the RDB snapshot format (reader, writer) and persistence (SAVE, BGSAVE, load).
 //! - [`info`]: INFO sections; [`alloc`]: the counting allocator behind used_memory;
-//!   [`sbytes`]: the compact byte string keys and values are stored as.
+//!   [`sbytes`]: the compact byte string keys and values are stored as; [`table`]: the hash
+//!   table of a keyspace shard.
 
 pub mod alloc;
 pub mod client;
@@ -28,6 +29,7 @@ pub mod replication;
 pub mod reply;
 pub mod sbytes;
 pub mod store;
+pub mod table;
 
 /// The Redis version whose behaviour Verdis implements, reported as `redis_version`.
 pub const REDIS_VERSION: &str = "7.0.15";
