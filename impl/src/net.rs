@@ -275,6 +275,7 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, mut client: Client) {
                         break;
                     }
                     store.execute(shared, &mut client, &args, now, &mut out);
+                    parser.recycle(args);
                     executed += 1;
                     if client.close_after_reply
                         || client.blocked.is_some()

@@ -98,7 +98,15 @@ enum ParseState {
 pub struct RequestParser {
     state: ParseState,
     args: Vec<Bytes>,
+    /// Emptied argument vectors handed back by the driver ([`RequestParser::recycle`]), so a
+    /// request of a pipelined batch takes one instead of allocating.
+    spare: Vec<Vec<Bytes>>,
 }
+
+/// The most emptied argument vectors a parser keeps ([`RequestParser::recycle`]).
+const SPARE_ARG_VECS: usize = 64;
+/// The largest argument vector a parser keeps for reuse.
+const SPARE_ARG_VEC_MAX_ARGS: usize = 16;
 
 /// One request read off a connection: its arguments and how many bytes it took on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +136,15 @@ impl RequestParser {
         let mut wire_bytes = 0u64;
         self.next_counted(buf, limits, &mut wire_bytes)
             .map(|opt| opt.map(|args| Request { args, wire_bytes }))
+    }
+
+    /// Hands back the argument vector of an executed request: the parser empties it and
+    /// reuses it for a later request (a small one, and a bounded number of them).
+    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
+        if args.capacity() <= SPARE_ARG_VEC_MAX_ARGS && self.spare.len() < SPARE_ARG_VECS {
+            args.clear();
+            self.spare.push(args);
+        }
     }
 
     /// Like [`RequestParser::next_request`], adding to `wire_bytes` every byte it consumes
@@ -166,7 +183,8 @@ impl RequestParser {
                             continue;
                         }
                         let remaining = count as u64;
-                        self.args = Vec::with_capacity(remaining.min(1024) as usize);
+                        self.args = self.spare.pop().unwrap_or_default();
+                        self.args.reserve(remaining.min(1024) as usize);
                         self.state = ParseState::Multibulk { remaining };
                     } else {
                         let Some(line) = self.inline(buf, wire_bytes)? else {
@@ -591,6 +609,46 @@ fn lossy(b: &[u8]) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_recycled_argument_vector_is_reused_emptied_and_bounded() {
+        let limits = Limits {
+            max_bulk_bytes: 1 << 20,
+            authenticated: true,
+        };
+        let mut parser = RequestParser::new();
+        let mut buf = BytesMut::from(
+            &b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\nc\r\n"[..],
+        );
+        let first = parser
+            .next_request(&mut buf, &limits)
+            .unwrap()
+            .unwrap()
+            .args;
+        let at = first.as_ptr();
+        parser.recycle(first);
+        let second = parser
+            .next_request(&mut buf, &limits)
+            .unwrap()
+            .unwrap()
+            .args;
+        assert_eq!(
+            second.as_ptr(),
+            at,
+            "the vector handed back carries the next request"
+        );
+        assert_eq!(
+            second,
+            vec![Bytes::from("SET"), Bytes::from("b"), Bytes::from("c")]
+        );
+        // A large vector is not kept, nor more than the bound.
+        parser.recycle(Vec::with_capacity(SPARE_ARG_VEC_MAX_ARGS + 1));
+        assert!(parser.spare.is_empty());
+        for _ in 0..SPARE_ARG_VECS + 10 {
+            parser.recycle(Vec::with_capacity(2));
+        }
+        assert_eq!(parser.spare.len(), SPARE_ARG_VECS);
+    }
 
     fn parse_all(input: &[u8], limits: &Limits) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
         let mut parser = RequestParser::new();
