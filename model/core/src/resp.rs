@@ -101,7 +101,13 @@ pub struct RequestParser {
     /// Emptied argument vectors handed back by the driver ([`RequestParser::recycle`]), so a
     /// request of a pipelined batch takes one instead of allocating.
     spare: Vec<Vec<Bytes>>,
+    /// Tests only: every request through the state machine, to compare it with the fast path.
+    #[cfg(test)]
+    slow_only: bool,
 }
+
+/// The most arguments of a request that [`RequestParser::whole_request`] takes.
+const WHOLE_REQUEST_MAX_ARGS: usize = 8;
 
 /// The most emptied argument vectors a parser keeps ([`RequestParser::recycle`]).
 const SPARE_ARG_VECS: usize = 64;
@@ -138,6 +144,61 @@ impl RequestParser {
             .map(|opt| opt.map(|args| Request { args, wire_bytes }))
     }
 
+    fn fast_path_on(&self) -> bool {
+        #[cfg(test)]
+        return !self.slow_only;
+        #[cfg(not(test))]
+        true
+    }
+
+    /// The fast path for a request that lies whole in `buf`, with at most
+    /// [`WHOLE_REQUEST_MAX_ARGS`] arguments, well formed and within the limits (the common
+    /// case of a pipelined batch): its headers are read in place, the request's bytes are
+    /// taken off `buf` in one split, and each argument is a slice of them. Anything else
+    /// (a part still to come, a malformed or oversized header, an empty request) returns None
+    /// with `buf` untouched, and the state machine takes it as before, errors included.
+    fn whole_request(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+        wire_bytes: &mut u64,
+    ) -> Option<Vec<Bytes>> {
+        let line_end = find_crlf(buf)?;
+        let count = parse_i64(&buf[1..line_end])?;
+        if !(1..=WHOLE_REQUEST_MAX_ARGS as i64).contains(&count) {
+            return None;
+        }
+        let mut ranges = [(0usize, 0usize); WHOLE_REQUEST_MAX_ARGS];
+        let mut at = line_end + 2;
+        for range in ranges.iter_mut().take(count as usize) {
+            if buf.get(at) != Some(&b'$') {
+                return None;
+            }
+            let header_end = at + find_crlf(&buf[at..])?;
+            let len = parse_i64(&buf[at + 1..header_end])?;
+            if len < 0 || len as u64 > limits.max_bulk_bytes {
+                return None;
+            }
+            let start = header_end + 2;
+            let end = start.checked_add(len as usize)?;
+            // The CRLF after the bytes must have arrived; like Redis, it is not checked.
+            if end.checked_add(2)? > buf.len() {
+                return None;
+            }
+            *range = (start, end);
+            at = end + 2;
+        }
+        let request = buf.split_to(at).freeze();
+        *wire_bytes += at as u64;
+        let mut args = self.spare.pop().unwrap_or_default();
+        args.extend(
+            ranges[..count as usize]
+                .iter()
+                .map(|&(start, end)| request.slice(start..end)),
+        );
+        Some(args)
+    }
+
     /// Hands back the argument vector of an executed request: the parser empties it and
     /// reuses it for a later request (a small one, and a bounded number of them).
     pub fn recycle(&mut self, mut args: Vec<Bytes>) {
@@ -162,6 +223,11 @@ impl RequestParser {
                         return Ok(None);
                     }
                     if buf[0] == b'*' {
+                        if limits.authenticated && self.fast_path_on() {
+                            if let Some(args) = self.whole_request(buf, limits, wire_bytes) {
+                                return Ok(Some(args));
+                            }
+                        }
                         let Some(line_end) = find_crlf(buf) else {
                             if buf.len() > INLINE_MAX_BYTES {
                                 return Err(ProtocolError::TooBigMbulkCountString);
@@ -827,7 +893,73 @@ mod tests {
         assert_eq!(parse_frame(b"$-1\r\n").unwrap().unwrap().0, Frame::Null);
     }
 
+    /// Feeds `input` in chunks of the given sizes, collecting every request (with its wire
+    /// bytes) until the input ends or an error.
+    fn parse_chunked(
+        input: &[u8],
+        chunks: &[usize],
+        slow_only: bool,
+        authenticated: bool,
+    ) -> (Vec<Request>, Option<ProtocolError>, usize) {
+        let limits = Limits {
+            max_bulk_bytes: 40,
+            authenticated,
+        };
+        let mut parser = RequestParser::new();
+        parser.slow_only = slow_only;
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut fed = 0;
+        let mut sizes = chunks.iter().cycle();
+        while fed < input.len() {
+            let n = (*sizes.next().unwrap_or(&1)).clamp(1, input.len() - fed);
+            buf.extend_from_slice(&input[fed..fed + n]);
+            fed += n;
+            loop {
+                match parser.next_request(&mut buf, &limits) {
+                    Ok(Some(r)) => {
+                        out.push(r.clone());
+                        parser.recycle(r.args);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return (out, Some(e), buf.len()),
+                }
+            }
+        }
+        (out, None, buf.len())
+    }
+
+    /// Pieces of requests, valid and not, for the fast-path comparison.
+    fn request_piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            6 => proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..48), 0..11)
+                .prop_map(|args| {
+                    let mut out = Vec::new();
+                    encode_command(&args, &mut out);
+                    out
+                }),
+            1 => proptest::collection::vec(
+                proptest::sample::select(b"*$0123456789-\r\nab ".to_vec()), 0..24),
+        ]
+    }
+
     proptest! {
+        /// The whole-request fast path changes nothing: any stream of requests, valid or
+        /// not, fed in any chunks, gives the same requests, wire bytes, error and leftover
+        /// as the state machine alone.
+        #[test]
+        fn the_fast_path_parses_as_the_state_machine(
+            pieces in proptest::collection::vec(request_piece(), 0..12),
+            chunks in proptest::collection::vec(1usize..600, 1..8),
+            authenticated in any::<bool>(),
+        ) {
+            let input = pieces.concat();
+            prop_assert_eq!(
+                parse_chunked(&input, &chunks, false, authenticated),
+                parse_chunked(&input, &chunks, true, authenticated)
+            );
+        }
+
         /// Any byte string either parses into requests or gives a protocol error; never panics.
         #[test]
         fn any_bytes_parse_or_error(input in proptest::collection::vec(any::<u8>(), 0..512)) {
