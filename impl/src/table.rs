@@ -117,6 +117,13 @@ impl<V> KeyTable<V> {
 
     /// The slot position and entry position of `key`.
     fn find(&self, hash: u64, key: &[u8]) -> Option<(usize, usize)> {
+        self.probe(hash, |index| self.entries[index].key.as_slice() == key)
+    }
+
+    /// Walks the probe sequence of `hash` to the first slot whose hash bits match and whose
+    /// entry `accept` takes; its slot and entry positions.
+    #[inline(always)]
+    fn probe(&self, hash: u64, accept: impl Fn(usize) -> bool) -> Option<(usize, usize)> {
         if self.slots.is_empty() {
             return None;
         }
@@ -127,7 +134,7 @@ impl<V> KeyTable<V> {
             if slot.is_empty() {
                 return None;
             }
-            if slot.hash32() == tag && self.entries[slot.index()].key.as_slice() == key {
+            if slot.hash32() == tag && accept(slot.index()) {
                 return Some((pos, slot.index()));
             }
             pos = (pos + 1) & self.mask();
@@ -287,21 +294,7 @@ impl<V> KeyTable<V> {
     }
 
     fn candidate(&self, hash: u64) -> Option<usize> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let tag = hash as u32;
-        let mut pos = self.home(tag);
-        loop {
-            let slot = self.slots[pos];
-            if slot.is_empty() {
-                return None;
-            }
-            if slot.hash32() == tag {
-                return Some(slot.index());
-            }
-            pos = (pos + 1) & self.mask();
-        }
+        self.probe(hash, |_| true).map(|(_, index)| index)
     }
 
     fn home_or_zero(&self, hash: u64) -> usize {
