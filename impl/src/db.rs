@@ -252,19 +252,20 @@ impl Db {
 
     /// Removes the TTL of a key; returns whether it had one.
     pub fn remove_expire(&mut self, key: &[u8]) -> bool {
-        if self.expire_at(key).is_none() {
+        let h = hash_key(key);
+        // Looked up first, so that a shard a snapshot shares is not copied for nothing.
+        if !self.shard(h).expires.contains_key(h, key) {
             return false;
         }
-        let h = hash_key(key);
         self.shard_mut(h).expires.swap_remove(h, key).is_some()
     }
 
     /// Removes a key and its TTL.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        if !self.contains(key) {
+        let h = hash_key(key);
+        if !self.shard(h).dict.contains_key(h, key) {
             return None;
         }
-        let h = hash_key(key);
         let shard = self.shard_mut(h);
         let v = shard.dict.swap_remove(h, key)?;
         if !shard.expires.is_empty() {

@@ -273,8 +273,9 @@ impl<V> KeyTable<V> {
 
     /// First prefetch stage: brings in the slot where the probe for `hash` starts.
     pub fn prefetch_slot(&self, hash: u64) {
-        if let Some(slot) = self.slots.get(self.home_or_zero(hash)) {
-            prefetch_line((slot as *const Slot).cast());
+        if !self.slots.is_empty() {
+            let slot: *const Slot = &self.slots[self.home(hash as u32)];
+            prefetch_line(slot.cast());
         }
     }
 
@@ -295,14 +296,6 @@ impl<V> KeyTable<V> {
 
     fn candidate(&self, hash: u64) -> Option<usize> {
         self.probe(hash, |_| true).map(|(_, index)| index)
-    }
-
-    fn home_or_zero(&self, hash: u64) -> usize {
-        if self.slots.is_empty() {
-            0
-        } else {
-            self.home(hash as u32)
-        }
     }
 }
 
