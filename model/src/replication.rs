@@ -1068,7 +1068,7 @@ impl ReplModel {
 pub type InnerAction = ActorModelAction<Msg, Timer, ()>;
 
 /// One state of the checked system.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplState {
     pub sys: ActorModelState<ReplActor, ()>,
     /// Faults the environment may still inject.
@@ -1091,6 +1091,115 @@ pub struct ReplState {
     pub ttl_passed: bool,
     /// Bit i: replica i stopped reading ([`ModelCfg::obuf`]).
     pub stalled: u8,
+}
+
+/// The checker fingerprints every state it generates (3.5 per unique state in the default
+/// configuration). The derived hash would hash each actor's timer set as stateright does, one
+/// fresh hasher per timer then a sort (a set has no order), and `crashed` one bool at a time;
+/// here a timer set is one bitmask and `crashed` another. Equal states hash equally: every
+/// field is hashed (the destructuring fails to compile when stateright or this struct gains
+/// one), and a set's bitmask is the same whatever the set's order.
+impl std::hash::Hash for ReplState {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let ReplState {
+            sys,
+            faults_left,
+            pings_left,
+            events,
+            violations,
+            fair,
+            stable_steps,
+            last_timer,
+            isolated,
+            ttl_passed,
+            stalled,
+        } = self;
+        let ActorModelState {
+            actor_states,
+            network,
+            timers_set,
+            random_choices,
+            crashed,
+            history: (),
+            actor_storages,
+        } = sys;
+        actor_states.hash(h);
+        for timers in timers_set {
+            let mut bits = 0u64;
+            let small = timers.iter().all(|t| {
+                let bit = timer_bit(t);
+                bits |= 1u64.checked_shl(bit).unwrap_or(0);
+                bit < 64
+            });
+            if small {
+                h.write_u64(bits);
+            } else {
+                // A node id too large for the bitmask: the set hashed as stateright does.
+                h.write_u64(u64::MAX);
+                timers.hash(h);
+            }
+        }
+        for choices in random_choices {
+            // The model asks for no random choices; hash them in full if it ever does.
+            h.write_usize(choices.map.len());
+            if !choices.map.is_empty() {
+                choices.hash(h);
+            }
+        }
+        network.hash(h);
+        h.write_usize(crashed.len());
+        for chunk in crashed.chunks(64) {
+            h.write_u64(
+                chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0, |bits, (i, &c)| bits | u64::from(c) << i),
+            );
+        }
+        actor_storages.hash(h);
+        (
+            faults_left,
+            pings_left,
+            events,
+            violations,
+            fair,
+            stable_steps,
+        )
+            .hash(h);
+        (last_timer, isolated, ttl_passed, stalled).hash(h);
+    }
+}
+
+/// A timer's bit in a timer set's bitmask (see `Hash for ReplState`); distinct timers have
+/// distinct bits, and a bit of 64 or more does not fit the mask.
+fn timer_bit(t: &Timer) -> u32 {
+    match t {
+        Timer::Repl(r) => match r {
+            ReplTimer::ConnectRetry => 0,
+            ReplTimer::ReplicaAck => 1,
+            ReplTimer::ReplicaTimeout => 2,
+            ReplTimer::MasterPing => 3,
+            ReplTimer::BacklogTtl => 4,
+            ReplTimer::FailoverTimeout => 5,
+            ReplTimer::MasterTimeout(replica) => 22u32.saturating_add(*replica),
+        },
+        Timer::CutLink => 6,
+        Timer::ClientWrite => 7,
+        Timer::AdminFailover => 8,
+        Timer::AdminWait => 9,
+        Timer::AdminPromote => 10,
+        Timer::AdminFollow => 11,
+        Timer::Partition => 12,
+        Timer::Heal => 13,
+        Timer::GarbleStream => 14,
+        Timer::GarbleToMaster => 15,
+        Timer::AdminTtl => 16,
+        Timer::Clock => 17,
+        Timer::ActiveExpire => 18,
+        Timer::Stall => 19,
+        Timer::Unstall => 20,
+        Timer::ClientWriteOverLimit => 21,
+    }
 }
 
 pub const EV_PARTIAL_AFTER_RECONNECT: u8 = 1;
