@@ -2,19 +2,15 @@
 //!
 //! Every figure starts both servers with equivalent configuration (loopback, no persistence),
 //! runs the same load against each, alternating Verdis and Redis (A B A B ...) for `--rounds`
-//! rounds (three times that for the -P 1 figures), and reports the median ratio Verdis / Redis with its min and max: absolute numbers
-//! on a shared machine are noisy, ratios measured back to back much less so.
+//! rounds (three times that for the -P 1 figures), and reports the median ratio Verdis / Redis
+//! with its min and max: absolute numbers on a shared machine are noisy, ratios measured back
+//! to back much less so.
 //!
-//! ```text
-//! verdis-bench [--rounds N] [--smoke] [--out docs/performance.md] [--only NAME,...]
-//! NAME: a prefix of set_get_p16_3b, set_get_p16_1024b, set_get_p1_3b, ceiling, memory,
-//!       repl_writes, propagation, full_sync, partial_resync, checker
-//! ```
-//! `--smoke` uses tiny counts and one round unless `--rounds` says otherwise (CI runs it so
-//! the harness cannot rot: it checks that every figure runs and yields numbers, not that
-//! targets are met); a round that fails is listed in the report and the exit status is 1;
-//! `--out` rewrites the Markdown report with the figures, the commands, the method and the
-//! machine.
+//! Options: [`USAGE`] (`verdis-bench --help`). `--smoke` uses tiny counts and one round unless
+//! `--rounds` says otherwise (CI runs it so the harness cannot rot: it checks that every figure
+//! runs and yields numbers, not that targets are met); a round that fails is listed in the
+//! report and the exit status is 1; `--out` rewrites the Markdown report with the figures, the
+//! commands, the method and the machine. A bad option runs nothing and exits with status 2.
 //!
 //! Modules: the throughput and memory figures are here; `replication` holds the replication
 //! figures, `net` the raw replica links, paced writers and link-cutting proxy they use, and
@@ -39,45 +35,70 @@ struct Opts {
     only: Option<Vec<String>>,
 }
 
-fn parse_opts() -> Opts {
+const USAGE: &str = "usage: verdis-bench [--rounds N] [--smoke] [--out FILE.md] [--only NAME,...]
+NAME: a prefix of set_get_p16_3b, set_get_p16_1024b, set_get_p1_3b, ceiling, memory,
+      repl_writes, propagation, full_sync, partial_resync, checker";
+
+/// The figures' names, as `--only` matches them (by prefix).
+const FIGURES: [&str; 10] = [
+    "set_get_p16_3b",
+    "set_get_p16_1024b",
+    "set_get_p1_3b",
+    "ceiling",
+    "memory",
+    "repl_writes",
+    "propagation",
+    "full_sync",
+    "partial_resync",
+    "checker",
+];
+
+/// What the command line asks for.
+enum Invocation {
+    Run(Opts),
+    Help,
+}
+
+/// Reads the options (without the program name); an error names the bad option or value.
+fn parse_opts(mut args: impl Iterator<Item = String>) -> Result<Invocation, String> {
     let mut o = Opts {
         rounds: 5,
         smoke: false,
         out: None,
         only: None,
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut rounds_given = false;
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
             "--rounds" => {
-                i += 1;
-                o.rounds = args.get(i).and_then(|v| v.parse().ok()).unwrap_or(5);
+                let v = value("--rounds")?;
+                o.rounds = match v.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--rounds takes a positive integer, not {v:?}")),
+                };
                 rounds_given = true;
             }
             "--smoke" => o.smoke = true,
-            "--out" => {
-                i += 1;
-                o.out = args.get(i).cloned();
-            }
+            "--out" => o.out = Some(value("--out")?),
             "--only" => {
-                i += 1;
-                o.only = args
-                    .get(i)
-                    .map(|v| v.split(',').map(|s| s.to_string()).collect());
+                let names: Vec<String> = value("--only")?.split(',').map(str::to_string).collect();
+                if let Some(bad) = names
+                    .iter()
+                    .find(|n| !FIGURES.iter().any(|f| f.starts_with(n.as_str())))
+                {
+                    return Err(format!("--only: no figure is named {bad:?}"));
+                }
+                o.only = Some(names);
             }
-            other => {
-                eprintln!("unknown option {other}");
-                std::process::exit(2);
-            }
+            "-h" | "--help" => return Ok(Invocation::Help),
+            other => return Err(format!("unknown option {other}")),
         }
-        i += 1;
     }
     if o.smoke && !rounds_given {
         o.rounds = 1;
     }
-    o
+    Ok(Invocation::Run(o))
 }
 
 /// One measured quantity of one figure, per round for each server.
@@ -678,7 +699,18 @@ fn hand_written(old: &str) -> Option<&str> {
 }
 
 fn main() {
-    let o = parse_opts();
+    // A bad command line runs nothing: the usage text and status 2.
+    let o = match parse_opts(std::env::args().skip(1)) {
+        Ok(Invocation::Run(o)) => o,
+        Ok(Invocation::Help) => {
+            println!("{USAGE}");
+            return;
+        }
+        Err(message) => {
+            eprintln!("verdis-bench: {message}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let t0 = Instant::now();
     let mut rows = Vec::new();
     bench_set_get(&o, &mut rows, 16, 3, 1.5);
@@ -727,5 +759,46 @@ mod tests {
         );
         assert_eq!(hand_written("# Performance\n| a |\n"), None);
         assert_eq!(hand_written(""), None);
+    }
+
+    fn parse(args: &[&str]) -> Result<Invocation, String> {
+        parse_opts(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn options_are_read_and_bad_ones_refused() {
+        let Ok(Invocation::Run(o)) = parse(&["--smoke", "--only", "full,check", "--out", "r.md"])
+        else {
+            panic!("a valid command line was refused");
+        };
+        assert_eq!(
+            (o.rounds, o.smoke, o.out.as_deref()),
+            (1, true, Some("r.md"))
+        );
+        assert_eq!(o.only, Some(vec!["full".to_string(), "check".to_string()]));
+        let Ok(Invocation::Run(o)) = parse(&["--rounds", "7", "--smoke"]) else {
+            panic!("a valid command line was refused");
+        };
+        assert_eq!(o.rounds, 7);
+        assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));
+        for (args, error) in [
+            (
+                &["--rounds", "x"][..],
+                "--rounds takes a positive integer, not \"x\"",
+            ),
+            (
+                &["--rounds", "0"],
+                "--rounds takes a positive integer, not \"0\"",
+            ),
+            (&["--rounds"], "--rounds needs a value"),
+            (&["--out"], "--out needs a value"),
+            (
+                &["--only", "full_sync,fulsync"],
+                "--only: no figure is named \"fulsync\"",
+            ),
+            (&["--bogus"], "unknown option --bogus"),
+        ] {
+            assert_eq!(parse(args).err().as_deref(), Some(error), "{args:?}");
+        }
     }
 }
