@@ -30,6 +30,7 @@ use crate::error::{CmdError, CmdResult};
 use crate::reply::ReplyWriter;
 use crate::store::{Shared, Store};
 use bytes::Bytes;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -222,6 +223,24 @@ pub fn table() -> &'static [&'static CommandSpec] {
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    // A pipeline mostly repeats one command: the thread's last hit is compared first.
+    thread_local! {
+        static LAST: Cell<Option<&'static CommandSpec>> = const { Cell::new(None) };
+    }
+    let last = LAST.get();
+    if let Some(spec) = last {
+        if spec.name.as_bytes().eq_ignore_ascii_case(name) {
+            return last;
+        }
+    }
+    let found = lookup_in_table(name);
+    if found.is_some() {
+        LAST.set(found);
+    }
+    found
+}
+
+fn lookup_in_table(name: &[u8]) -> Option<&'static CommandSpec> {
     // ahash, not SipHash: every request looks its command up here (no untrusted key is
     // ever inserted: the table is fixed).
     type Index = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
@@ -328,4 +347,45 @@ pub fn help_reply(ctx: &mut Ctx, lines: &[&str]) -> CmdResult {
         ctx.out.simple(l);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case_and_the_last_hit_never_answers_for_another_name() {
+        let names: [&[u8]; 8] = [
+            b"GET", b"get", b"Set", b"GET", b"GETSET", b"GE", b"NOPE", b"gEt",
+        ];
+        let want = [
+            Some("get"),
+            Some("get"),
+            Some("set"),
+            Some("get"),
+            Some("getset"),
+            None,
+            None,
+            Some("get"),
+        ];
+        for (name, want) in names.iter().zip(want) {
+            assert_eq!(
+                lookup(name).map(|c| c.name),
+                want,
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        // Every command, after any other: the table and the last hit agree.
+        for spec in table() {
+            assert_eq!(lookup(b"ping").map(|c| c.name), Some("ping"));
+            let upper = spec.name.to_ascii_uppercase();
+            assert_eq!(lookup(upper.as_bytes()).map(|c| c.name), Some(spec.name));
+            assert_eq!(
+                lookup(spec.name.as_bytes()).map(|c| c.name),
+                Some(spec.name)
+            );
+        }
+        assert!(lookup(&[b'a'; 40]).is_none());
+    }
 }
