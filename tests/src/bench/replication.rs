@@ -7,7 +7,7 @@
 //! is reported as an error line in the report and leaves no number behind.
 
 use crate::net::{join, paced_writer, wait_for, Proxy, Raw};
-use crate::{median, selected, Opts, Row, Series};
+use crate::{median, selected, Opts, Row, Series, WIDE_SPREAD_ROUNDS_FACTOR};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -442,7 +442,7 @@ fn stall_writer(
 
 /// Figures: full sync of a large dataset (REPLICAOF to master_link_status:up, diskless) and
 /// the worst latency of a concurrent writer on the master meanwhile. A fresh replica each
-/// round.
+/// round; three times `--rounds` of them (see [`WIDE_SPREAD_ROUNDS_FACTOR`]).
 pub fn bench_full_sync(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>) {
     if !selected(o, "full_sync") {
         return;
@@ -461,7 +461,7 @@ pub fn bench_full_sync(o: &Opts, rows: &mut Vec<Row>, errors: &mut Vec<String>) 
         }
         masters.push(m);
     }
-    for round in 0..o.rounds {
+    for round in 0..o.rounds * WIDE_SPREAD_ROUNDS_FACTOR {
         for m in &masters {
             let run = || -> Result<(f64, f64, f64), String> {
                 let replica = Server::start(m.kind, REPLICA);
