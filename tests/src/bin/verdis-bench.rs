@@ -256,7 +256,6 @@ fn selected(o: &Opts, name: &str) -> bool {
 const WIDE_SPREAD_ROUNDS_FACTOR: usize = 3;
 
 /// SET and GET throughput (and p99) with redis-benchmark at a pipeline depth and value size.
-
 fn bench_set_get(o: &Opts, rows: &mut Vec<Row>, pipeline: u32, size: u32, target_ratio: f64) {
     let name = format!("set_get_p{pipeline}_{size}b");
     if !selected(o, &name) {
