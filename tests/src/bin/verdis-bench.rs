@@ -6,7 +6,7 @@
 //! ratio Verdis / Redis with its min and max: absolute numbers on a shared machine are noisy,
 //! ratios measured back to back much less so.
 //!
-//! Options: [`USAGE`] (`verdis-bench --help`). `--smoke` uses tiny counts and one round unless
+//! Options: [`usage`] (`verdis-bench --help`). `--smoke` uses tiny counts and one round unless
 //! `--rounds` says otherwise (CI runs it so the harness cannot rot: it checks that every figure
 //! runs and yields numbers, not that targets are met); a round that fails is listed in the
 //! report and the exit status is 1; `--out` rewrites the Markdown report with the figures, the
@@ -35,10 +35,6 @@ struct Opts {
     only: Option<Vec<String>>,
 }
 
-const USAGE: &str = "usage: verdis-bench [--rounds N] [--smoke] [--out FILE.md] [--only NAME,...]
-NAME: a prefix of set_get_p16_3b, set_get_p16_1024b, set_get_p1_3b, ceiling, memory,
-      repl_writes, propagation, full_sync, partial_resync, checker";
-
 /// The figures' names, as `--only` matches them (by prefix).
 const FIGURES: [&str; 10] = [
     "set_get_p16_3b",
@@ -52,6 +48,15 @@ const FIGURES: [&str; 10] = [
     "partial_resync",
     "checker",
 ];
+
+/// The options, for `--help` and a bad command line.
+fn usage() -> String {
+    format!(
+        "usage: verdis-bench [--rounds N] [--smoke] [--out FILE.md] [--only NAME,...]\n\
+         NAME: a prefix of {}",
+        FIGURES.join(", ")
+    )
+}
 
 /// What the command line asks for.
 enum Invocation {
@@ -538,8 +543,9 @@ const METHOD: &str = "\
   rounds alternate Verdis and Redis (A B A B ...) and a figure's ratio is the median of the \
   per-round ratios Verdis / Redis, with the smallest and largest. The -P 1 figures and the full \
   sync run three times the rounds: the -P 1 rounds are short and spread the widest, and the \
-  write stall is the worst latency of a round, an extreme that moves from round to round. A round that fails (a bad \
-  reply, a wait past its deadline) is listed under Errors and leaves no number behind.
+  write stall is the worst latency of a round, an extreme that moves from round to round. A \
+  round that fails (a bad reply, a wait past its deadline) is listed under Errors and leaves \
+  no number behind.
 - Replication figures use the same topology for both: a master with `--repl-diskless-sync yes \
   --repl-diskless-sync-delay 0`, replicas with `--repl-diskless-load on-empty-db` (both load \
   the snapshot from the socket), all on loopback.
@@ -706,11 +712,11 @@ fn main() {
     let o = match parse_opts(std::env::args().skip(1)) {
         Ok(Invocation::Run(o)) => o,
         Ok(Invocation::Help) => {
-            println!("{USAGE}");
+            println!("{}", usage());
             return;
         }
         Err(message) => {
-            eprintln!("verdis-bench: {message}\n{USAGE}");
+            eprintln!("verdis-bench: {message}\n{}", usage());
             std::process::exit(2);
         }
     };
