@@ -264,8 +264,6 @@ pub const SETTLE_STATE_LIMIT: usize = 200_000;
 /// Every quiescent state reachable from `from` through internal steps only, each with the
 /// `EV_*` events seen on the way (the first path found to it).
 pub fn settle(model: &ReplModel, from: &[ReplState]) -> Result<Vec<(ReplState, u8)>, String> {
-    // A node state keeps its hash in a `OnceLock` (`Cached`): filled once, never changed.
-    #[allow(clippy::mutable_key_type)]
     let mut seen: HashSet<ReplState> = HashSet::new();
     let mut queue: VecDeque<(ReplState, u8)> = VecDeque::new();
     for s in from {
@@ -833,8 +831,6 @@ pub fn goals() -> Vec<Goal> {
 /// Breadth-first over quiescent states for the shortest step sequence reaching `goal`.
 pub fn search(goal: &Goal, max_depth: usize) -> Result<Option<Vec<EnvStep>>, String> {
     let model = goal.cfg.clone().into_model();
-    // A node state keeps its hash in a `OnceLock` (`Cached`): filled once, never changed.
-    #[allow(clippy::mutable_key_type)]
     let mut seen: HashSet<ReplState> = HashSet::new();
     let mut queue: VecDeque<(ReplState, Vec<EnvStep>)> = VecDeque::new();
     for (s, _) in settle(&model, &model.init_states())? {
