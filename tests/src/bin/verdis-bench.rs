@@ -578,9 +578,11 @@ const METHOD: &str = "\
   sync. The catch-up time runs from the link's return to the replica's offset reaching the \
   master's offset at that moment; the part of it until the proxy sees the replica's PSYNC is \
   shown on its own, since it is the replica's reconnect policy, not the resync.
-- Model checker: `verdis-check check` (default configuration) run once as a child process; \
-  wall time from spawn to exit, unique states per second as the checker reports it, peak \
-  memory from the child's VmHWM in /proc, polled every 20 ms until it exits.
+- Model checker: `verdis-check check` (default configuration) run three times, one after \
+  the other, as a child process; the table shows the median of each measure with its range: \
+  wall time from spawn to exit and unique states per second as the checker reports it; peak \
+  memory is the largest run's, from the child's VmHWM in /proc, polled every 20 ms until it \
+  exits.
 - `--smoke` runs every figure once with tiny counts (20k keys, 0.3 s of load, a 0.3 s cut, a \
   small checker configuration): it shows the harness works, not whether targets are met.
 ";
