@@ -895,6 +895,84 @@ fn client_kill_type_replica_on_verdis_drops_the_link() {
     assert_eq!(stat(&mut vc, "sync_full"), 1);
 }
 
+/// CLIENT KILL TYPE replica while a snapshot is on its way to a replica that stopped reading:
+/// the socket is full and the master's snapshot thread waits for it to drain. The master
+/// serves writes meanwhile, the kill counts the replica, the connection closes (the replica
+/// reads what was in flight, then the end), and the master forgets the replica.
+#[test]
+fn client_kill_ends_a_snapshot_transfer_stuck_on_a_full_socket() {
+    use std::io::{Read, Write};
+    let v = Server::verdis(MASTER);
+    let mut vc = v.conn();
+    // About 32 MiB of snapshot that LZF cannot shrink: more than loopback's buffers hold.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for batch in 0..32 {
+        let mut out = Vec::new();
+        for i in 0..1000 {
+            let value: String = (0..64)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("{x:016x}")
+                })
+                .collect();
+            let key = format!("k{}", batch * 1000 + i);
+            verdis_core::resp::encode_command(&["SET", &key, &value], &mut out);
+        }
+        vc.send_raw(&out);
+        for _ in 0..1000 {
+            assert_eq!(vc.read_frame(), Frame::Simple("OK".into()));
+        }
+    }
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", v.port)).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut replconf = Vec::new();
+    verdis_core::resp::encode_command(
+        &["REPLCONF", "capa", "eof", "capa", "psync2"],
+        &mut replconf,
+    );
+    raw.write_all(&replconf).expect("REPLCONF");
+    // PSYNC with a reply still unread is refused (as by Redis): read the +OK first.
+    let mut reply = [0u8; 5];
+    raw.read_exact(&mut reply).expect("REPLCONF's reply");
+    assert_eq!(&reply, b"+OK\r\n");
+    let mut psync = Vec::new();
+    verdis_core::resp::encode_command(&["PSYNC", "?", "-1"], &mut psync);
+    raw.write_all(&psync).expect("PSYNC");
+    // The replica reads nothing until the kill; the master fills the socket.
+    let stuck = wait_until(soon(), || repl(&mut vc, "connected_slaves") == "1");
+    assert!(stuck, "the replica never showed up{}", logs(&[&v]));
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&mut vc, &["SET", "during", "the transfer"]);
+
+    let killed = vc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+    assert_eq!(killed, Frame::Integer(1), "{}", logs(&[&v]));
+    let mut buf = vec![0u8; 1 << 16];
+    let mut received = 0usize;
+    let closed = loop {
+        match raw.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => received += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        closed,
+        "the link stayed open after the kill ({received} bytes read){}",
+        logs(&[&v])
+    );
+    assert!(
+        received < 32 << 20,
+        "the whole snapshot arrived ({received} bytes): the transfer was never stuck"
+    );
+    let gone = wait_until(soon(), || repl(&mut vc, "connected_slaves") == "0");
+    assert!(gone, "the master still lists the replica{}", logs(&[&v]));
+    ok(&mut vc, &["SET", "after", "the kill"]);
+}
+
 /// WAIT on a Verdis master counts a Redis replica: `WAIT 1 2000` -> 1 after a write, and
 /// `WAIT 2 300` times out with 1.
 #[test]

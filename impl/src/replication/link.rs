@@ -1,11 +1,11 @@
 //! The master side of one replica connection, after its `PSYNC` / `SYNC`.
 //!
 //! The task drains the connection's [`PeerOut`] queue in order: status lines, the snapshot,
-//! stream bytes. A snapshot is encoded on a blocking thread from the copy-on-write snapshot
+//! stream bytes. A snapshot is encoded on a thread of its own from the copy-on-write snapshot
 //! taken under the lock at the PSYNC, and framed as:
 //! - `$EOF:<40 random hex>\r\n<rdb><same 40 chars>` for a diskless sync to a replica that
-//!   announced `capa eof`: sent while it is encoded, in 256 KiB chunks, so the replica loads
-//!   while the master encodes. Such a replica finds the end of the payload by the last 40 bytes
+//!   announced `capa eof`: written to the socket by the encoder's thread while it is encoded,
+//!   in 256 KiB chunks, so the replica loads while the master encodes. Such a replica finds the end of the payload by the last 40 bytes
 //!   it read, so no stream byte may follow until it acknowledges the snapshot with its first
 //!   `REPLCONF ACK`, exactly as Redis 7.0 waits.
 //! - `$<len>\r\n<rdb>` (disk-style) otherwise: the length comes first, so the payload is
@@ -28,8 +28,6 @@ use verdis_core::resp::{Limits, RequestParser};
 const STREAM_CHUNK_BYTES: usize = 256 * 1024;
 /// Stream bytes gathered into one socket write, at most (more if a single message is larger).
 const BATCH_BYTES: usize = 256 * 1024;
-/// Chunks the encoder may run ahead of the socket.
-const STREAM_CHUNKS_AHEAD: usize = 8;
 
 /// Encodes a snapshot as an RDB payload to `out`; returns the bytes written.
 fn encode<W: std::io::Write>(job: &RdbJob, out: W) -> std::io::Result<u64> {
@@ -63,64 +61,95 @@ async fn send_in_one(wr: &mut OwnedWriteHalf, job: RdbJob) -> std::io::Result<u6
 }
 
 /// `$EOF:<mark>\r\n<rdb><mark>`: the replica finds the end by the mark, so the payload is sent
-/// while it is encoded, chunk by chunk, and the replica loads while the master encodes (as a
-/// Redis master streams from its fork). The encoder runs on a blocking thread at most
-/// [`STREAM_CHUNKS_AHEAD`] chunks ahead of the socket; if the link fails or the client is
-/// killed, the channel closes and the encoder stops at its next chunk.
+/// while it is encoded, and the replica loads while the master encodes (as a Redis master
+/// streams from its fork).
+///
+/// The encoder's own thread writes the payload to the socket, [`STREAM_CHUNK_BYTES`] at a
+/// time, through a second handle on it: the worker that serves the clients never carries the
+/// snapshot's bytes, so a write arriving during a full sync finds it idle, not busy copying
+/// chunks to the socket. The socket stays non-blocking (the worker still reads the replica's
+/// half); a write that would block waits in `poll` for the socket to drain. The task waits
+/// for the thread's result; if the replica's connection is killed meanwhile, it shuts the
+/// socket down, which fails the thread's next write, and the thread also stops at its next
+/// chunk when it sees the kill.
 async fn send_streamed(
     wr: &mut OwnedWriteHalf,
     job: RdbJob,
-    handle: &crate::client::ClientHandle,
+    handle: &Arc<crate::client::ClientHandle>,
 ) -> std::io::Result<u64> {
     let mark = eof_mark();
     wr.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await?;
-    let (tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(STREAM_CHUNKS_AHEAD);
-    let encoder = tokio::task::spawn_blocking(move || {
-        let mut out = ChunkWriter {
-            tx,
-            buf: Vec::with_capacity(STREAM_CHUNK_BYTES),
-        };
-        encode(&job, &mut out)?;
-        out.send()
-    });
-    let mut sent = 0u64;
-    loop {
-        let chunk = tokio::select! {
-            c = chunks.recv() => c,
-            _ = handle.killed() => {
-                return Err(std::io::Error::other("the replica's connection was killed"));
-            }
-        };
-        let Some(chunk) = chunk else { break };
-        wr.write_all(&chunk).await?;
-        sent += chunk.len() as u64;
-    }
-    // The channel closed: the encoder finished, or failed and says why.
-    encoder.await.map_err(std::io::Error::other)??;
+    wr.flush().await?;
+    let socket = socket2::SockRef::from(wr.as_ref()).try_clone()?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let thread_handle = handle.clone();
+    std::thread::Builder::new()
+        .name("verdis-rdb-send".into())
+        .spawn(move || {
+            let mut out = SocketWriter {
+                socket,
+                buf: Vec::with_capacity(STREAM_CHUNK_BYTES),
+                sent: 0,
+                handle: thread_handle,
+            };
+            let result = encode(&job, &mut out)
+                .and_then(|_| out.send())
+                .map(|_| out.sent);
+            drop(job);
+            let _ = done_tx.send(result);
+        })?;
+    let sent = tokio::select! {
+        r = done_rx => r.map_err(|_| std::io::Error::other("the snapshot thread ended without a result"))??,
+        _ = handle.killed() => {
+            let _ = socket2::SockRef::from(wr.as_ref()).shutdown(std::net::Shutdown::Both);
+            return Err(std::io::Error::other("the replica's connection was killed"));
+        }
+    };
     wr.write_all(mark.as_bytes()).await?;
     Ok(sent)
 }
 
-/// An `io::Write` that hands [`STREAM_CHUNK_BYTES`] chunks to the socket task.
-struct ChunkWriter {
-    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+/// An `io::Write` that writes [`STREAM_CHUNK_BYTES`] chunks straight to the replica's socket
+/// from the encoder's thread.
+struct SocketWriter {
+    socket: socket2::Socket,
     buf: Vec<u8>,
+    sent: u64,
+    handle: Arc<crate::client::ClientHandle>,
 }
 
-impl ChunkWriter {
-    /// Sends what is buffered; an error once the socket side has gone.
+impl SocketWriter {
+    /// Writes what is buffered, waiting while the socket is full.
     fn send(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+        let mut at = 0;
+        while at < self.buf.len() {
+            if self.handle.is_killed() {
+                return Err(std::io::Error::other(
+                    "the replica's connection was killed during the transfer",
+                ));
+            }
+            match self.socket.send(&self.buf[at..]) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "the replica link closed during the transfer",
+                    ))
+                }
+                Ok(n) => at += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    wait_writable(&self.socket)?
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(STREAM_CHUNK_BYTES));
-        self.tx
-            .blocking_send(chunk)
-            .map_err(|_| std::io::Error::other("the replica link closed during the transfer"))
+        self.sent += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
     }
 }
 
-impl std::io::Write for ChunkWriter {
+impl std::io::Write for SocketWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(data);
         if self.buf.len() >= STREAM_CHUNK_BYTES {
@@ -132,6 +161,26 @@ impl std::io::Write for ChunkWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Waits up to 100 ms for `socket` to accept more bytes (the caller checks for a kill and
+/// tries again).
+fn wait_writable(socket: &socket2::Socket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: `fd` is one valid pollfd that outlives the call, and the count says one.
+    let n = unsafe { libc::poll(&mut fd, 1, 100) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// 40 random hex characters for the `$EOF:` mark.
