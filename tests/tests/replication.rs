@@ -51,6 +51,16 @@ fn wait_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Deterministic noise (xorshift64): values LZF cannot compress.
+fn xorshift(mut x: u64) -> impl Iterator<Item = u64> {
+    std::iter::repeat_with(move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    })
+}
+
 fn soon() -> Instant {
     Instant::now() + SYNC_DEADLINE
 }
@@ -905,17 +915,14 @@ fn client_kill_ends_a_snapshot_transfer_stuck_on_a_full_socket() {
     let v = Server::verdis(MASTER);
     let mut vc = v.conn();
     // About 32 MiB of snapshot that LZF cannot shrink: more than loopback's buffers hold.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = xorshift(0x9e37_79b9_7f4a_7c15);
     for batch in 0..32 {
         let mut out = Vec::new();
         for i in 0..1000 {
-            let value: String = (0..64)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    format!("{x:016x}")
-                })
+            let value: String = noise
+                .by_ref()
+                .take(64)
+                .map(|x| format!("{x:016x}"))
                 .collect();
             let key = format!("k{}", batch * 1000 + i);
             verdis_core::resp::encode_command(&["SET", &key, &value], &mut out);
@@ -3515,14 +3522,9 @@ fn every_string_encoding_replicates_through_a_mixed_chain() {
     let r = Server::redis(&[]);
     let all = [&m, &v, &r];
     let (mut mc, mut vc, mut rc) = (m.conn(), v.conn(), r.conn());
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<u8> = (0..2_000_000)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 24) as u8
-        })
+    let noise: Vec<u8> = xorshift(0x2545_f491_4f6c_dd1d)
+        .take(2_000_000)
+        .map(|x| (x >> 24) as u8)
         .collect();
     let noise = String::from_utf8_lossy(&noise).into_owned();
     let binary = "a\r\nb\0c\r\n\u{1}\u{7f}";

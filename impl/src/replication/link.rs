@@ -5,9 +5,9 @@
 //! taken under the lock at the PSYNC, and framed as:
 //! - `$EOF:<40 random hex>\r\n<rdb><same 40 chars>` for a diskless sync to a replica that
 //!   announced `capa eof`: written to the socket by the encoder's thread while it is encoded,
-//!   in 256 KiB chunks, so the replica loads while the master encodes. Such a replica finds the end of the payload by the last 40 bytes
-//!   it read, so no stream byte may follow until it acknowledges the snapshot with its first
-//!   `REPLCONF ACK`, exactly as Redis 7.0 waits.
+//!   in 256 KiB chunks, so the replica loads while the master encodes. Such a replica finds
+//!   the end of the payload by the last 40 bytes it read, so no stream byte may follow until
+//!   it acknowledges the snapshot with its first `REPLCONF ACK`, exactly as Redis 7.0 waits.
 //! - `$<len>\r\n<rdb>` (disk-style) otherwise: the length comes first, so the payload is
 //!   encoded into memory (Verdis writes no file for it) and then sent.
 //!
@@ -70,19 +70,17 @@ async fn send_in_one(wr: &mut OwnedWriteHalf, job: RdbJob) -> std::io::Result<u6
 /// chunks to the socket. The socket stays non-blocking (the worker still reads the replica's
 /// half); a write that would block waits in `poll` for the socket to drain. The task waits
 /// for the thread's result; if the replica's connection is killed meanwhile, it shuts the
-/// socket down, which fails the thread's next write, and the thread also stops at its next
-/// chunk when it sees the kill.
+/// socket down, which fails the thread's next write. The thread stops as soon as nobody waits
+/// for its result (the kill, or the task dropped).
 async fn send_streamed(
     wr: &mut OwnedWriteHalf,
     job: RdbJob,
-    handle: &Arc<crate::client::ClientHandle>,
+    handle: &crate::client::ClientHandle,
 ) -> std::io::Result<u64> {
     let mark = eof_mark();
     wr.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await?;
-    wr.flush().await?;
     let socket = socket2::SockRef::from(wr.as_ref()).try_clone()?;
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let thread_handle = handle.clone();
+    let (done, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("verdis-rdb-send".into())
         .spawn(move || {
@@ -90,13 +88,14 @@ async fn send_streamed(
                 socket,
                 buf: Vec::with_capacity(STREAM_CHUNK_BYTES),
                 sent: 0,
-                handle: thread_handle,
+                done,
             };
             let result = encode(&job, &mut out)
                 .and_then(|_| out.send())
                 .map(|_| out.sent);
+            // The snapshot's shards are released before the task hears the result.
             drop(job);
-            let _ = done_tx.send(result);
+            let _ = out.done.send(result);
         })?;
     let sent = tokio::select! {
         r = done_rx => r.map_err(|_| std::io::Error::other("the snapshot thread ended without a result"))??,
@@ -115,7 +114,8 @@ struct SocketWriter {
     socket: socket2::Socket,
     buf: Vec<u8>,
     sent: u64,
-    handle: Arc<crate::client::ClientHandle>,
+    /// Where the result goes; closed once the link's task no longer waits for it.
+    done: tokio::sync::oneshot::Sender<std::io::Result<u64>>,
 }
 
 impl SocketWriter {
@@ -123,9 +123,9 @@ impl SocketWriter {
     fn send(&mut self) -> std::io::Result<()> {
         let mut at = 0;
         while at < self.buf.len() {
-            if self.handle.is_killed() {
+            if self.done.is_closed() {
                 return Err(std::io::Error::other(
-                    "the replica's connection was killed during the transfer",
+                    "the replica's link stopped waiting for the snapshot",
                 ));
             }
             match self.socket.send(&self.buf[at..]) {
