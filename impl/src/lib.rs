@@ -13,7 +13,7 @@
 //! - [`rdb`]: the RDB snapshot format (reader, writer) and persistence (SAVE, BGSAVE, load).
 //! - [`info`]: INFO sections; [`alloc`]: the counting allocator behind used_memory;
 //!   [`sbytes`]: the compact byte string keys and values are stored as; [`table`]: the hash
-//!   table of a keyspace shard.
+//!   table of a keyspace shard; [`sched`]: the short time slice the workers ask for.
 
 pub mod alloc;
 pub mod client;
@@ -28,6 +28,7 @@ pub mod rdb;
 pub mod replication;
 pub mod reply;
 pub mod sbytes;
+pub mod sched;
 pub mod store;
 pub mod table;
 

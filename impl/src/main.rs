@@ -126,6 +126,12 @@ fn main() -> ExitCode {
         .worker_threads(io_threads)
         .enable_all()
         .thread_name("verdis-worker")
+        // A worker woken by a client may preempt a busy thread at once (src/sched.rs).
+        .on_thread_start(|| {
+            if !verdis::sched::prefer_short_slice() {
+                tracing::debug!("the kernel refused a short time slice for a worker");
+            }
+        })
         .build()
     {
         Ok(rt) => rt,

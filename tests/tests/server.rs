@@ -592,3 +592,33 @@ fn the_redis_test_suite_config_starts_verdis() {
     let s = Server::verdis(&[conf]);
     assert_eq!(text(&s.conn().cmd(&["PING"])), "PONG");
 }
+
+/// Every thread that serves clients runs with the short time slice of `verdis::sched`, so a
+/// request that wakes it may preempt a busy thread at once (docs/performance.md, write stall).
+#[test]
+fn the_workers_ask_for_a_short_time_slice() {
+    let s = Server::verdis(&["--io-threads", "2"]);
+    // The server answers only once its runtime, and so its workers, run.
+    assert_eq!(text(&s.conn().cmd(&["PING"])), "PONG");
+    let mut slices = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", s.pid())).expect("the server's tasks") {
+        let dir = task.expect("a task").path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != "verdis-worker" {
+            continue;
+        }
+        let sched = std::fs::read_to_string(dir.join("sched")).unwrap_or_default();
+        let slice = sched
+            .lines()
+            .find(|l| l.starts_with("se.slice"))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        slices.push(slice);
+    }
+    assert!(slices.len() >= 2, "two io-threads, found {slices:?}");
+    if verdis::sched::kernel_keeps_custom_slices() {
+        for slice in &slices {
+            assert_eq!(*slice, Some(verdis::sched::WORKER_SLICE_NS), "{slices:?}");
+        }
+    }
+}
