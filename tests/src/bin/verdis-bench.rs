@@ -568,7 +568,9 @@ const METHOD: &str = "\
   `master_sync_in_progress:0` (polled every 5 ms), then checks DBSIZE is equal on both; the \
   part until the master's `sync_full` counter moves (connect and handshake) is shown on its own. \
   Meanwhile one connection sends `SET stall <i>` one at a time to the master; its worst latency \
-  between REPLICAOF and link up is the write stall.
+  between REPLICAOF and link up is the write stall. Its thread asks the kernel for a 0.1 ms \
+  time slice, as Verdis's workers do, against both servers: its own wait for a core on the \
+  shared machine (up to a 4 ms tick) is not the server's stall.
 - Partial resync: the replica reaches its master through a TCP proxy in the bench. With a \
   writer at 10k writes/s, the proxy closes the link and refuses connections for 1 s (0.3 s in \
   smoke runs), then lets the replica back and counts the bytes the master sends after \
