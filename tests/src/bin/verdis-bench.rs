@@ -262,8 +262,8 @@ const WIDE_SPREAD_ROUNDS_FACTOR: usize = 3;
 
 /// The -P 1 figures run twice as many rounds again (30 by default): both servers wait on the
 /// client's round trips there, so the ratios sit near 1.00 with per-round ratios of
-/// 0.86..1.18, and with 15 rounds the median of SET throughput still fell to 0.96-0.97 in two
-/// of eight runs on 2026-12-08 (0.99-1.03 in the others).
+/// 0.84..1.21, and with 15 rounds the median of SET throughput still fell to 0.96-0.97 in two
+/// of seven runs on 2026-12-08 (0.99-1.03 in the others).
 const P1_ROUNDS_FACTOR: usize = 2 * WIDE_SPREAD_ROUNDS_FACTOR;
 
 /// SET and GET throughput (and p99) with redis-benchmark at a pipeline depth and value size.
