@@ -21,7 +21,8 @@
 pub const WORKER_SLICE_NS: u64 = 100_000;
 
 /// Asks the kernel for a `WORKER_SLICE_NS` time slice for the calling thread. Returns whether
-/// the kernel accepted it.
+/// the kernel accepted it. A thread under another policy than the normal one (an operator's
+/// `chrt` to a real-time or batch policy) is left as it is.
 #[cfg(target_os = "linux")]
 pub fn prefer_short_slice() -> bool {
     /// `struct sched_attr` of `include/uapi/linux/sched/types.h` (the first version, 48 bytes).
@@ -35,6 +36,10 @@ pub fn prefer_short_slice() -> bool {
         runtime: u64,
         deadline: u64,
         period: u64,
+    }
+    // SAFETY: sched_getscheduler reads no memory of ours; pid 0 is the calling thread.
+    if unsafe { libc::sched_getscheduler(0) } != libc::SCHED_OTHER {
+        return false;
     }
     // SAFETY: getpriority reads no memory of ours.
     let nice = unsafe {
@@ -102,6 +107,23 @@ mod tests {
                 assert_ne!(before, Some(super::WORKER_SLICE_NS));
                 assert_eq!(own_slice(), Some(super::WORKER_SLICE_NS));
             }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_thread_under_another_policy_keeps_it() {
+        std::thread::spawn(|| {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: sets the calling thread's policy; `param` is a valid sched_param.
+            assert_eq!(
+                unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) },
+                0
+            );
+            assert!(!super::prefer_short_slice());
+            // SAFETY: reads the calling thread's policy.
+            assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_BATCH);
         })
         .join()
         .unwrap();
