@@ -82,15 +82,22 @@ pub fn kernel_keeps_custom_slices() -> bool {
     (major, minor) >= (6, 12)
 }
 
+/// A thread's slice in nanoseconds as Linux reports it (`se.slice` in `<task>/sched`, where
+/// `task` is a `/proc/<pid>/task/<tid>` directory); `None` where the kernel shows none. For
+/// tests and diagnostics.
+pub fn reported_slice(task: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(task.join("sched")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("se.slice"))?;
+    line.split(':').nth(1)?.trim().parse().ok()
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    /// The calling thread's `se.slice` as /proc reports it (needs a kernel that has it).
+    /// The calling thread's slice as /proc reports it.
     fn own_slice() -> Option<u64> {
         // SAFETY: gettid has no arguments.
         let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/sched")).ok()?;
-        let line = text.lines().find(|l| l.starts_with("se.slice"))?;
-        line.split(':').nth(1)?.trim().parse().ok()
+        super::reported_slice(std::path::Path::new(&format!("/proc/self/task/{tid}")))
     }
 
     #[test]

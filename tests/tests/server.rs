@@ -607,13 +607,7 @@ fn the_workers_ask_for_a_short_time_slice() {
         if comm.trim() != "verdis-worker" {
             continue;
         }
-        let sched = std::fs::read_to_string(dir.join("sched")).unwrap_or_default();
-        let slice = sched
-            .lines()
-            .find(|l| l.starts_with("se.slice"))
-            .and_then(|l| l.split(':').nth(1))
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        slices.push(slice);
+        slices.push(verdis::sched::reported_slice(&dir));
     }
     assert!(slices.len() >= 2, "two io-threads, found {slices:?}");
     if verdis::sched::kernel_keeps_custom_slices() {

@@ -2,9 +2,9 @@
 //!
 //! Every figure starts both servers with equivalent configuration (loopback, no persistence),
 //! runs the same load against each, alternating Verdis and Redis (A B A B ...) for `--rounds`
-//! rounds (six times that for the -P 1 figures, three times for the full sync), and reports the median
-//! ratio Verdis / Redis with its min and max: absolute numbers on a shared machine are noisy,
-//! ratios measured back to back much less so.
+//! rounds (six times that for the -P 1 figures, three times for the full sync), and reports
+//! the median ratio Verdis / Redis with its min and max: absolute numbers on a shared machine
+//! are noisy, ratios measured back to back much less so.
 //!
 //! Options: [`usage`] (`verdis-bench --help`). `--smoke` uses tiny counts and one round unless
 //! `--rounds` says otherwise (CI runs it so the harness cannot rot: it checks that every figure
@@ -550,9 +550,8 @@ const METHOD: &str = "\
   per-round ratios Verdis / Redis, with the smallest and largest. The full sync runs three \
   times the rounds and the -P 1 figures six times: the -P 1 rounds are short and spread the \
   widest around a ratio near 1.00, and the write stall is the worst latency of a round, an \
-  extreme that moves from round to round. A \
-  round that fails (a bad reply, a wait past its deadline) is listed under Errors and leaves \
-  no number behind.
+  extreme that moves from round to round. A round that fails (a bad reply, a wait past its \
+  deadline) is listed under Errors and leaves no number behind.
 - Replication figures use the same topology for both: a master with `--repl-diskless-sync yes \
   --repl-diskless-sync-delay 0`, replicas with `--repl-diskless-load on-empty-db` (both load \
   the snapshot from the socket), all on loopback.
